@@ -1,0 +1,27 @@
+"""metarl's task-distributed environment families, registered with gymnasium on import.
+
+Imported as ``metarl.envs`` (``import metarl`` imports it): afterwards
+``gymnasium.make("metarl/<Name>-v0")`` builds any family below.
+"""
+
+if __name__ != "metarl.envs":
+    raise ImportError(
+        f"this folder is the package metarl.envs and was imported as {__name__!r}; "
+        "install metarl (pip install -e .) and import metarl.envs"
+    )
+
+from metarl.registry import register_family
+
+# id suffix -> (entry point relative to this package, horizon)
+BUILTIN_FAMILIES: dict[str, tuple[str, int]] = {
+    "PointRobot": ("point:PointRobotEnv", 20),
+    "SparsePointRobot": ("point:SparsePointRobotEnv", 20),
+    "Navigation2D": ("point:Navigation2DEnv", 100),
+    "BernoulliBandit": ("bandits:BernoulliBanditEnv", 1),
+    "GaussianBandit": ("bandits:GaussianBanditEnv", 1),
+    "TabularMDP": ("tabular_mdp:TabularMDPEnv", 10),
+    "GridNavigation": ("gridworld:GridNavigationEnv", 15),
+}
+
+for _name, (_entry, _horizon) in BUILTIN_FAMILIES.items():
+    register_family(f"metarl/{_name}-v0", f"{__name__}.{_entry}", max_episode_steps=_horizon)

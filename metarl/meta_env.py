@@ -1,0 +1,123 @@
+"""The single-env face of a task-distributed family: a ``gymnasium.Env`` that holds one task."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from .tasks import TASK_SPLITS, Task, check_task_space, unstack_tasks, validate_task
+
+Split = Literal["train", "test", "ood"]
+Distribution = Literal["train", "ood"]
+
+# Fixed seeds of the task sets: the same sets on every machine and in every run.
+TASK_SET_SEEDS: dict[str, int] = {"train": 1_000, "test": 2_000, "ood": 3_000}
+
+
+class MetaEnv(gym.Env):
+    """Base class of a task-distributed environment (one task at a time).
+
+    Subclasses declare, at class level, ``task_space`` (a ``spaces.Dict``, as a class attribute or
+    a property of constructor arguments) and implement ``_sample_task_batch`` (the training
+    distribution and, where ``has_ood``, the out-of-distribution one) and ``_apply_task``.
+
+    The task is part of the environment, never changed by ``reset`` unless asked for: pass
+    ``task=`` to the constructor (or ``gymnasium.make``), call ``set_task``, or call
+    ``reset(options={"task": ...})``. Without one, the env starts on the first training task.
+    """
+
+    task_space: spaces.Dict
+    #: Whether the family has an out-of-distribution task set for extrapolation curves.
+    has_ood: ClassVar[bool] = False
+    #: Sizes of the fixed task sets (ignored by families that enumerate all their tasks).
+    num_train_tasks: ClassVar[int] = 100
+    num_test_tasks: ClassVar[int] = 30
+    num_ood_tasks: ClassVar[int] = 30
+    #: Episodes per meta-RL trial in the family's reference setting.
+    trial_episodes: ClassVar[int] = 2
+    #: One-line name of the reference definition, shown by ``metarl envs``.
+    reference: ClassVar[str] = ""
+
+    _task: Task
+
+    def _init_task(self, task: Mapping[str, Any] | None) -> None:
+        """Validate the task space and set the initial task; call at the end of ``__init__``."""
+        check_task_space(self.task_space, type(self).__name__)
+        self.set_task(self.task_set("train")[0] if task is None else task)
+
+    # ----- task distribution -------------------------------------------------------------------
+    @abstractmethod
+    def _sample_task_batch(self, rng: np.random.Generator, n: int, distribution: Distribution) -> dict[str, np.ndarray]:
+        """Draw ``n`` tasks as a dict of arrays with leading dimension ``n``."""
+
+    def enumerate_tasks(self) -> list[Task] | None:
+        """All tasks of a family that has only a few (then train = test = all), else ``None``."""
+        return None
+
+    def _check_task(self, task: Task) -> None:
+        """Constraints beyond the task space (override to add them); raise ``ValueError``."""
+
+    @abstractmethod
+    def _apply_task(self, task: Task) -> None:
+        """Make the simulation use ``task`` (already validated)."""
+
+    def sample_tasks(self, n: int, seed: int | None = None, distribution: Distribution = "train") -> list[Task]:
+        """Draw ``n`` tasks from the training (or ``"ood"``) distribution.
+
+        With ``seed`` the draw is reproducible; without it, fresh entropy is used, so sampling
+        tasks never disturbs the episode RNG of the env.
+        """
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        if distribution not in ("train", "ood"):
+            raise ValueError(f"distribution must be 'train' or 'ood', got {distribution!r}")
+        if distribution == "ood" and not self.has_ood:
+            raise ValueError(f"{type(self).__name__} has no out-of-distribution tasks; allowed: 'train'")
+        batch = self._sample_task_batch(np.random.default_rng(seed), int(n), distribution)
+        return [self.validate_task(t) for t in unstack_tasks(batch)]
+
+    def task_set(self, split: Split) -> list[Task]:
+        """The fixed, seeded task set ``split`` (``"train"``, ``"test"`` or ``"ood"``)."""
+        if split not in TASK_SPLITS:
+            raise ValueError(f"unknown task split {split!r}; allowed: {list(self.available_splits())}")
+        every = self.enumerate_tasks()
+        if every is not None and split in ("train", "test"):
+            return [self.validate_task(t) for t in every]
+        if split == "ood":
+            if not self.has_ood:
+                raise ValueError(
+                    f"{type(self).__name__} has no 'ood' task set; allowed: {list(self.available_splits())}"
+                )
+            return self.sample_tasks(self.num_ood_tasks, TASK_SET_SEEDS["ood"], "ood")
+        size = self.num_train_tasks if split == "train" else self.num_test_tasks
+        return self.sample_tasks(size, TASK_SET_SEEDS[split], "train")
+
+    def available_splits(self) -> tuple[str, ...]:
+        """The task splits this family provides."""
+        return TASK_SPLITS if self.has_ood else TASK_SPLITS[:2]
+
+    # ----- the current task ----------------------------------------------------------------------
+    def validate_task(self, task: Mapping[str, Any]) -> Task:
+        """``task`` checked against the task space, as numpy arrays; ``ValueError`` if invalid."""
+        return validate_task(task, self.task_space, self._check_task)
+
+    def set_task(self, task: Mapping[str, Any]) -> None:
+        """Switch to ``task`` from the next step on (the usual meta-RL call before a reset)."""
+        valid = self.validate_task(task)
+        self._apply_task(valid)
+        self._task = valid
+
+    def get_task(self) -> Task:
+        """A copy of the current task."""
+        return {k: v.copy() for k, v in self._task.items()}
+
+    def _reset_task_option(self, options: dict[str, Any] | None) -> None:
+        """Apply ``options["task"]`` if given; call at the start of ``reset``."""
+        if options and options.get("task") is not None:
+            self.set_task(options["task"])
+
