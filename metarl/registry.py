@@ -20,7 +20,7 @@ class FamilySpec:
     """What metarl knows about a registered family (the gymnasium spec holds the rest)."""
 
     id: str
-    entry_point: str
+    entry_point: str | type
     max_episode_steps: int
     kwargs: dict[str, Any] = field(default_factory=dict)
     vector_entry_point: str | None = None
@@ -31,7 +31,7 @@ _FAMILIES: dict[str, FamilySpec] = {}
 
 def register_family(
     id: str,
-    entry_point: str,
+    entry_point: str | type,
     *,
     max_episode_steps: int,
     kwargs: dict[str, Any] | None = None,
@@ -39,23 +39,21 @@ def register_family(
 ) -> FamilySpec:
     """Register a task-distributed environment with gymnasium and with ``metarl envs``.
 
-    ``entry_point`` is a ``"module:Class"`` string (picklable, so async vectorization works)
-    naming a ``gymnasium.Env`` subclass that declares ``task_space`` at class level and has
-    ``set_task``, ``get_task`` and ``sample_tasks``. ``id`` must be versioned,
+    ``entry_point`` names a ``gymnasium.Env`` subclass that declares ``task_space`` at class
+    level and has ``set_task``, ``get_task`` and ``sample_tasks``: a ``"module:Class"`` string,
+    or the class itself (stored as its ``"module:Class"`` path, so it stays picklable for async
+    vectorization, unless it lives in ``__main__``). ``id`` must be versioned,
     ``"namespace/Name-vN"``. A malformed or duplicate registration raises at once.
     """
     if not isinstance(id, str) or not _ID_PATTERN.match(id):
         raise ValueError(f"environment id {id!r} is malformed; expected a versioned id 'namespace/Name-vN'")
     if id in _FAMILIES or id in gym.registry:
         raise ValueError(f"environment id {id!r} is already registered; choose another name or version")
-    if not isinstance(entry_point, str) or ":" not in entry_point:
-        raise ValueError(f"entry_point must be a 'module:Class' string, got {entry_point!r}")
     if not isinstance(max_episode_steps, int) or max_episode_steps < 1:
         raise ValueError(f"max_episode_steps must be a positive integer, got {max_episode_steps!r}")
-    try:
-        cls = load_env_creator(entry_point)
-    except (ImportError, AttributeError) as err:
-        raise ValueError(f"entry_point {entry_point!r} of {id!r} cannot be loaded: {err}") from err
+    cls = _resolve_entry_point(id, entry_point)
+    if isinstance(entry_point, type) and cls.__module__ != "__main__":
+        entry_point = f"{cls.__module__}:{cls.__qualname__}"
     _check_family_class(id, cls)
     gym.register(
         id=id,
@@ -67,6 +65,17 @@ def register_family(
     spec = FamilySpec(id, entry_point, max_episode_steps, dict(kwargs or {}), vector_entry_point)
     _FAMILIES[id] = spec
     return spec
+
+
+def _resolve_entry_point(id: str, entry_point: str | type) -> Any:
+    if isinstance(entry_point, type):
+        return entry_point
+    if not isinstance(entry_point, str) or ":" not in entry_point:
+        raise ValueError(f"{id}: entry_point must be a class or a 'module:Class' string, got {entry_point!r}")
+    try:
+        return load_env_creator(entry_point)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"{id}: entry_point {entry_point!r} cannot be loaded: {err}") from err
 
 
 def _check_family_class(id: str, cls: Any) -> None:

@@ -1,0 +1,138 @@
+"""The ``metarl`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from .registry import registered_families
+from .tasks import Task, describe_space
+
+
+def space_summary(space: spaces.Space) -> str:
+    """Dimension of an observation or action space, e.g. ``17`` or ``discrete(5)``."""
+    if isinstance(space, spaces.Discrete):
+        return f"discrete({int(space.n)})"
+    return "x".join(map(str, space.shape)) or "scalar"
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table with left-aligned columns."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def envs_table() -> str:
+    """The table printed by ``metarl envs``: one row per registered family."""
+    rows = []
+    for env_id, spec in registered_families().items():
+        env = gym.make(env_id).unwrapped
+        params = ", ".join(f"{k} {describe_space(s)}" for k, s in env.task_space.spaces.items())
+        splits = "/".join(f"{len(env.task_set(s))}" for s in env.available_splits())
+        rows.append(
+            [
+                env_id,
+                params,
+                space_summary(env.observation_space),
+                space_summary(env.action_space),
+                str(spec.max_episode_steps),
+                splits,
+            ]
+        )
+        env.close()
+    return format_table(["id", "task parameters", "obs", "action", "horizon", "tasks train/test[/ood]"], rows)
+
+
+def random_rollout(env_id: str, split: str, task_index: int, episodes: int, seed: int) -> tuple[Task, list[float]]:
+    """The task and the returns of ``episodes`` consecutive random-policy episodes on it."""
+    env = gym.make(env_id)
+    tasks = env.unwrapped.task_set(split)
+    if not 0 <= task_index < len(tasks):
+        raise ValueError(f"--task-index {task_index} is out of range; the {split} set has {len(tasks)} tasks")
+    env.action_space.seed(seed)
+    returns = []
+    for episode in range(episodes):
+        options = {"task": tasks[task_index]} if episode == 0 else None
+        env.reset(seed=seed if episode == 0 else None, options=options)
+        total, done = 0.0, False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    return tasks[task_index], returns
+
+
+def _short(value: np.ndarray) -> str:
+    """A task parameter for one line: its values when few, else its shape."""
+    return np.array2string(value, precision=3) if value.size <= 6 else f"<array {value.shape}>"
+
+
+def _cmd_envs(args: argparse.Namespace) -> int:
+    print(envs_table())
+    return 0
+
+
+def _cmd_rollout(args: argparse.Namespace) -> int:
+    if args.env_id not in registered_families():
+        raise SystemExit(f"unknown environment {args.env_id!r}; registered: {', '.join(registered_families())}")
+    task, returns = random_rollout(args.env_id, args.split, args.task_index, args.episodes, args.seed)
+    shown = ", ".join(f"{k}={_short(v)}" for k, v in task.items())
+    print(f"{args.env_id}: random policy on {args.split} task {args.task_index} ({shown})")
+    for i, ret in enumerate(returns, 1):
+        print(f"  episode {i}: return {ret:.3f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``metarl`` command."""
+    parser = argparse.ArgumentParser(
+        prog="metarl", description="metarl: task-distributed environments and meta-RL agents."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    plugins = argparse.ArgumentParser(add_help=False)
+    plugins.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first, so the families it registers are available (repeatable)",
+    )
+    p = sub.add_parser("envs", parents=[plugins], help="list the registered task-distributed environments")
+    p.set_defaults(func=_cmd_envs)
+    p = sub.add_parser("rollout", parents=[plugins], help="run a random policy for a few episodes on one task")
+    p.add_argument("env_id", help="a registered id, e.g. metarl/PointRobot-v0")
+    p.add_argument("--split", default="test", choices=["train", "test", "ood"], help="task set (default: test)")
+    p.add_argument("--task-index", type=int, default=0, help="index of the task in the set (default: 0)")
+    p.add_argument("--episodes", type=int, default=3, help="consecutive episodes on the task (default: 3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the environment and policy (default: 0)")
+    p.set_defaults(func=_cmd_rollout)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``metarl`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.imports and "" not in sys.path and os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())  # as `python -m` does, so a user's module in cwd imports
+        for module in args.imports:
+            importlib.import_module(module)
+        return args.func(args)
+    except ValueError as err:
+        print(f"metarl {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""Shared fixtures: the registered family ids."""
+
+import metarl
+
+ALL_IDS = list(metarl.registered_families())
