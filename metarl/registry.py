@@ -11,7 +11,7 @@ from gymnasium.envs.registration import load_env_creator
 
 from .tasks import check_task_space
 
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+-v\d+$")
+_ID_PATTERN = re.compile(r"^([A-Za-z0-9_.\-]+/)?[A-Za-z0-9_.\-]+-v\d+$")
 _REQUIRED_METHODS = ("set_task", "get_task", "sample_tasks")
 
 
@@ -43,10 +43,10 @@ def register_family(
     level and has ``set_task``, ``get_task`` and ``sample_tasks``: a ``"module:Class"`` string,
     or the class itself (stored as its ``"module:Class"`` path, so it stays picklable for async
     vectorization, unless it lives in ``__main__``). ``id`` must be versioned,
-    ``"namespace/Name-vN"``. A malformed or duplicate registration raises at once.
+    ``"[namespace/]Name-vN"``. A malformed or duplicate registration raises at once.
     """
     if not isinstance(id, str) or not _ID_PATTERN.match(id):
-        raise ValueError(f"environment id {id!r} is malformed; expected a versioned id 'namespace/Name-vN'")
+        raise ValueError(f"environment id {id!r} is malformed; expected a versioned id '[namespace/]Name-vN'")
     if id in _FAMILIES or id in gym.registry:
         raise ValueError(f"environment id {id!r} is already registered; choose another name or version")
     if not isinstance(max_episode_steps, int) or max_episode_steps < 1:
