@@ -10,7 +10,12 @@ if __name__ != "metarl.envs":
         "install metarl (pip install -e .) and import metarl.envs"
     )
 
+import functools
+
+from gymnasium.envs.registration import load_env_creator
+
 from metarl.registry import register_family
+from metarl.vector import AnalyticVectorEnv
 
 # id suffix -> (entry point relative to this package, horizon)
 BUILTIN_FAMILIES: dict[str, tuple[str, int]] = {
@@ -24,4 +29,10 @@ BUILTIN_FAMILIES: dict[str, tuple[str, int]] = {
 }
 
 for _name, (_entry, _horizon) in BUILTIN_FAMILIES.items():
-    register_family(f"metarl/{_name}-v0", f"{__name__}.{_entry}", max_episode_steps=_horizon)
+    _family = load_env_creator(f"{__name__}.{_entry}")
+    register_family(
+        f"metarl/{_name}-v0",
+        _family,
+        max_episode_steps=_horizon,
+        vector_entry_point=functools.partial(AnalyticVectorEnv, _family),
+    )
