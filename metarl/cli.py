@@ -12,6 +12,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from .bench import DEFAULT_ASYNC_ENVS, format_bench, run_bench
 from .registry import registered_families
 from .tasks import Task, describe_space
 
@@ -93,6 +94,18 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.env_id not in registered_families():
+        raise ValueError(f"unknown environment {args.env_id!r}; registered: {', '.join(registered_families())}")
+    kwargs = {"backend": args.backend} if args.backend else {}
+    rows = run_bench(
+        args.env_id, args.num_envs, args.device, args.steps, args.async_envs, args.max_seconds, **kwargs
+    )
+    print(f"{args.env_id}: env steps per second ({args.steps} steps or {args.max_seconds:g} s per row)")
+    print(format_table(["implementation", "num_envs", "steps/s", "batched speed-up"], format_bench(rows)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``metarl`` command."""
     parser = argparse.ArgumentParser(
@@ -117,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=3, help="consecutive episodes on the task (default: 3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the environment and policy (default: 0)")
     p.set_defaults(func=_cmd_rollout)
+    p = sub.add_parser("bench", parents=[plugins], help="env steps/s of the batched env against gymnasium's")
+    p.add_argument("env_id", help="a registered id, e.g. metarl/PointRobot-v0")
+    p.add_argument("--num-envs", type=int, default=4096, help="sub-envs of the batched env (default: 4096)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
+    p.add_argument("--backend", default=None, help="MuJoCo families: mujoco or warp")
+    p.add_argument("--steps", type=int, default=200, help="steps per measurement (default: 200)")
+    p.add_argument("--async-envs", type=int, default=DEFAULT_ASYNC_ENVS, help="processes of AsyncVectorEnv")
+    p.add_argument("--max-seconds", type=float, default=10.0, help="time cap per measurement (default: 10)")
+    p.set_defaults(func=_cmd_bench)
     return parser
 
 
