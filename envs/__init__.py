@@ -17,8 +17,8 @@ from gymnasium.envs.registration import load_env_creator
 from metarl.registry import register_family
 from metarl.vector import AnalyticVectorEnv
 
-# id suffix -> (entry point relative to this package, horizon)
-BUILTIN_FAMILIES: dict[str, tuple[str, int]] = {
+# Analytic families: id suffix -> (entry point relative to this package, horizon)
+ANALYTIC_FAMILIES: dict[str, tuple[str, int]] = {
     "PointRobot": ("point:PointRobotEnv", 20),
     "SparsePointRobot": ("point:SparsePointRobotEnv", 20),
     "Navigation2D": ("point:Navigation2DEnv", 100),
@@ -28,7 +28,18 @@ BUILTIN_FAMILIES: dict[str, tuple[str, int]] = {
     "GridNavigation": ("gridworld:GridNavigationEnv", 15),
 }
 
-for _name, (_entry, _horizon) in BUILTIN_FAMILIES.items():
+# MuJoCo families, built on gymnasium's v5 environments; all have horizon 200.
+MUJOCO_FAMILIES: dict[str, str] = {
+    "HalfCheetahVel": "mujoco.half_cheetah:HalfCheetahVelEnv",
+    "HalfCheetahDir": "mujoco.half_cheetah:HalfCheetahDirEnv",
+    "AntDir": "mujoco.ant:AntDirEnv",
+    "AntGoal": "mujoco.ant:AntGoalEnv",
+    "HumanoidDir": "mujoco.humanoid:HumanoidDirEnv",
+    "Walker2dRandParams": "mujoco.rand_params:Walker2dRandParamsEnv",
+    "HopperRandParams": "mujoco.rand_params:HopperRandParamsEnv",
+}
+
+for _name, (_entry, _horizon) in ANALYTIC_FAMILIES.items():
     _family = load_env_creator(f"{__name__}.{_entry}")
     register_family(
         f"metarl/{_name}-v0",
@@ -36,3 +47,6 @@ for _name, (_entry, _horizon) in BUILTIN_FAMILIES.items():
         max_episode_steps=_horizon,
         vector_entry_point=functools.partial(AnalyticVectorEnv, _family),
     )
+
+for _name, _entry in MUJOCO_FAMILIES.items():
+    register_family(f"metarl/{_name}-v0", f"{__name__}.{_entry}", max_episode_steps=200)

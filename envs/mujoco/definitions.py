@@ -30,15 +30,18 @@ RewardTerms = dict[str, Tensor]
 class SimState:
     """Simulator quantities of ``n`` worlds; a definition reads only the fields it names.
 
-    Shapes: ``qpos (n, nq)``, ``qvel (n, nv)``, ``cfrc_ext (n, nbody, 6)``, ``xipos (n, nbody, 3)``,
+    Shapes: ``qpos (n, nq)``, ``qvel (n, nv)``, ``cfrc_ext (n, nbody, 6)``, ``xpos`` and ``xipos (n, nbody, 3)``,
     ``body_mass (n, nbody)`` (or ``(1, nbody)`` when shared by all worlds), ``cinert (n, nbody, 10)``,
     ``cvel (n, nbody, 6)``, ``qfrc_actuator (n, nv)``. ``cfrc_ext`` and ``cvel`` must be those after
-    ``mj_rnePostConstraint`` (gymnasium's v5 envs call it after every step).
+    ``mj_rnePostConstraint`` (gymnasium's v5 envs call it after every step). Like those envs, the
+    definitions read ``xpos``/``xipos`` as ``mj_step`` leaves them: computed from the positions at
+    the start of the last substep, slightly behind ``qpos``.
     """
 
     qpos: Tensor | None = None
     qvel: Tensor | None = None
     cfrc_ext: Tensor | None = None
+    xpos: Tensor | None = None
     xipos: Tensor | None = None
     body_mass: Tensor | None = None
     cinert: Tensor | None = None
@@ -166,17 +169,23 @@ class AntDefinition(MujocoDefinition):
     """Ant-v5's observation: ``qpos`` (without x, y when ``exclude_xy``), ``qvel`` and the clipped
     external contact forces of every body but the world (``cfrc_ext[1:]``).
 
-    The torso's position is read from ``qpos[0:3]``: the torso hangs from a free joint whose
-    position *is* the body frame's origin, so this equals Ant-v5's ``data.body("torso").xpos``.
+    The torso's position is its body frame's ``xpos`` (body ``torso_body``), as Ant-v5 and the
+    references read it, not ``qpos[0:2]``, which is one MuJoCo substep ahead after ``mj_step``.
     """
 
-    fields: ClassVar[tuple[str, ...]] = ("qpos", "qvel", "cfrc_ext")
+    fields: ClassVar[tuple[str, ...]] = ("qpos", "qvel", "cfrc_ext", "xpos")
+    before_fields: ClassVar[tuple[str, ...]] = ("xpos",)
 
     dt: float
     exclude_xy: bool = True
     ctrl_cost_weight: float = 0.5
     contact_cost_weight: float = 5e-4
     survive_reward: float = 1.0
+    torso_body: int = 1
+
+    def torso_xy(self, s: SimState) -> Tensor:
+        """The torso's position in the plane, ``(n, 2)``."""
+        return s.get("xpos")[:, self.torso_body, :2]
 
     def observe(self, s: SimState) -> Tensor:
         qpos = s.get("qpos")
@@ -195,7 +204,7 @@ class AntDirDefinition(AntDefinition):
     terminates when the state is not finite or the torso z leaves [0.2, 1.0]."""
 
     def reward_terms(self, before: SimState, after: SimState, action: Tensor, task: TaskBatch) -> RewardTerms:
-        velocity = (after.get("qpos")[:, :2] - before.get("qpos")[:, :2]) / self.dt
+        velocity = (self.torso_xy(after) - self.torso_xy(before)) / self.dt
         forward = (velocity * unit_direction(task["direction"])).sum(-1)
         return {"reward_forward": forward, **self._costs(after, action)}
 
@@ -218,7 +227,7 @@ class AntGoalDefinition(AntDefinition):
     survive_reward: float = 0.0
 
     def reward_terms(self, before: SimState, after: SimState, action: Tensor, task: TaskBatch) -> RewardTerms:
-        distance = (after.get("qpos")[:, :2] - task["goal"]).abs().sum(-1)
+        distance = (self.torso_xy(after) - task["goal"]).abs().sum(-1)
         return {"reward_goal": -distance, **self._costs(after, action)}
 
 
