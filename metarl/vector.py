@@ -61,6 +61,8 @@ class TaskVectorEnv(VectorEnv):
         max_episode_steps: int | None,
         tasks: list[Task] | Mapping[str, Any] | None,
         autoreset_mode: str,
+        task_dtype: torch.dtype = torch.float32,
+        sim_device: str | torch.device | None = None,
     ) -> None:
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
@@ -72,13 +74,16 @@ class TaskVectorEnv(VectorEnv):
         self.num_envs = int(num_envs)
         self.device = resolve_device(device)
         self.max_episode_steps = max_episode_steps
+        self._task_dtype = task_dtype
+        # Where the simulation (its state, tasks and RNG) lives; results are moved to self.device.
+        self.sim_device = torch.device(sim_device) if sim_device is not None else self.device
         self.metadata = {"autoreset_mode": AUTORESET_MODES[autoreset_mode]}
         self.task_space = family.task_space
         self.single_observation_space = family.observation_space
         self.single_action_space = family.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._elapsed = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        self._elapsed = torch.zeros(self.num_envs, dtype=torch.int64, device=self.sim_device)
         self._generator: torch.Generator | None = None
         self._needs_reset = True
         if tasks is None:  # sub-env i starts on training task i (cycling through the set)
@@ -92,12 +97,14 @@ class TaskVectorEnv(VectorEnv):
         """Give the selected sub-envs new tasks (a list, or a dict of arrays/tensors with a leading
         dim equal to the number of selected sub-envs). Takes effect from the next step; the
         episodes in progress are not reset."""
-        mask = mask_tensor(env_mask, self.num_envs, self.device)
+        mask = mask_tensor(env_mask, self.num_envs, self.sim_device)
         listed = unstack_tasks(tasks) if isinstance(tasks, Mapping) else list(tasks)
         selected = int(mask.sum())
         if len(listed) != selected:
             raise ValueError(f"got {len(listed)} tasks for {selected} selected sub-envs; give one task per sub-env")
-        valid = tasks_to_tensors(stack_tasks([self.family.validate_task(t) for t in listed]), self.device)
+        valid = tasks_to_tensors(
+            stack_tasks([self.family.validate_task(t) for t in listed]), self.sim_device, self._task_dtype
+        )
         if not self._tasks:
             self._tasks = valid
         else:
@@ -107,7 +114,7 @@ class TaskVectorEnv(VectorEnv):
 
     def get_tasks(self) -> TaskBatch:
         """The tasks of all sub-envs, a dict of tensors with leading dim ``num_envs`` (a copy)."""
-        return {k: v.clone() for k, v in self._tasks.items()}
+        return {k: v.to(self.device, copy=True) for k, v in self._tasks.items()}
 
     def task_set(self, split: str) -> list[Task]:
         """The family's fixed task set ``split`` (see ``MetaEnv.task_set``)."""
@@ -124,19 +131,18 @@ class TaskVectorEnv(VectorEnv):
             self._np_random, self._np_random_seed = np.random.default_rng(seed), seed
         if seed is not None or self._generator is None:
             # Same derivation as the single env, so one sub-env with seed s equals the single env.
-            gen_device = self.device if self.device.type == "cuda" else "cpu"
-            self._generator = torch.Generator(gen_device).manual_seed(int(self.np_random.integers(2**62)))
-        mask = mask_tensor((options or {}).get("reset_mask"), self.num_envs, self.device)
+            self._generator = torch.Generator(self.sim_device).manual_seed(int(self.np_random.integers(2**62)))
+        mask = mask_tensor((options or {}).get("reset_mask"), self.num_envs, self.sim_device)
         self._reset_state(mask)
         self._elapsed[mask] = 0
         self._needs_reset = False
-        return self._observe(), {}
+        return self._observe().to(self.device), {}
 
     def step(self, actions: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict]:
         """Step every sub-env; returns tensors ``obs, reward, terminated, truncated, info``."""
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
-        act = action_tensor(actions, self.single_action_space, self.num_envs, self.device)
+        act = action_tensor(actions, self.single_action_space, self.num_envs, self.sim_device)
         reward, terminated = self._step_state(act)
         self._elapsed += 1
         if self.max_episode_steps is None:
@@ -150,6 +156,9 @@ class TaskVectorEnv(VectorEnv):
             self._reset_state(done)
             self._elapsed[done] = 0
             obs = self._observe()
+        if self.sim_device != self.device:
+            obs, reward, terminated, truncated = (t.to(self.device) for t in (obs, reward, terminated, truncated))
+            info = {k: v.to(self.device) for k, v in info.items()}
         return obs, reward, terminated, truncated, info
 
     # ----- subclass hooks -------------------------------------------------------------------------
