@@ -17,6 +17,8 @@ from gymnasium.envs.registration import load_env_creator
 from metarl.registry import register_family
 from metarl.vector import AnalyticVectorEnv
 
+from .mujoco.vector import MujocoVectorEnv
+
 # Analytic families: id suffix -> (entry point relative to this package, horizon)
 ANALYTIC_FAMILIES: dict[str, tuple[str, int]] = {
     "PointRobot": ("point:PointRobotEnv", 20),
@@ -49,4 +51,10 @@ for _name, (_entry, _horizon) in ANALYTIC_FAMILIES.items():
     )
 
 for _name, _entry in MUJOCO_FAMILIES.items():
-    register_family(f"metarl/{_name}-v0", f"{__name__}.{_entry}", max_episode_steps=200)
+    _family = load_env_creator(f"{__name__}.{_entry}")
+    register_family(
+        f"metarl/{_name}-v0",
+        _family,
+        max_episode_steps=200,
+        vector_entry_point=functools.partial(MujocoVectorEnv, _family),
+    )

@@ -46,11 +46,13 @@ class AnalyticDynamics(ABC):
         """Observations of ``state`` (task information only where the family reveals it)."""
 
 
-def action_tensor(action: Any, space: spaces.Space, n: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Actions as a ``(n, *shape)`` tensor: float32 for ``Box``, int64 for ``Discrete``."""
+def action_tensor(
+    action: Any, space: spaces.Space, n: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Actions as a ``(n, *shape)`` tensor: ``dtype`` for ``Box``, int64 for ``Discrete``."""
     if isinstance(space, spaces.Discrete):
-        return torch.as_tensor(np.asarray(action), dtype=torch.int64, device=device).reshape(n)
-    return torch.as_tensor(np.asarray(action, dtype=np.float32), device=device).reshape(n, *space.shape)
+        return torch.as_tensor(action, dtype=torch.int64, device=device).reshape(n)
+    return torch.as_tensor(action, dtype=dtype, device=device).reshape(n, *space.shape)
 
 
 class AnalyticEnv(MetaEnv):

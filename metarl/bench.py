@@ -74,6 +74,21 @@ def bench_gymnasium(env_id: str, num_envs: int, mode: str, steps: int, max_secon
     return BenchRow(f"gymnasium {'SyncVectorEnv' if mode == 'sync' else 'AsyncVectorEnv'}", num_envs, rate)
 
 
+def bench_raw_mujoco(env_id: str, num_envs: int, steps: int, max_seconds: float, num_threads: int = 0) -> BenchRow | None:
+    """The physics ceiling: ``mujoco.batch`` stepping the family's model with fixed controls and
+    nothing else (no observation, reward or tensors). ``None`` for families without a model."""
+    family = gym.make(env_id).unwrapped
+    if not hasattr(family, "model") or not hasattr(family, "frame_skip"):
+        return None
+    from mujoco.batch import Batch
+
+    batch = Batch(family.model, nsim=num_envs, nthread=num_threads)
+    ctrl = batch.bind("ctrl")
+    ctrl[:] = np.random.default_rng(0).uniform(-1, 1, ctrl.shape)
+    rate = timed_rate(lambda: batch.step(nstep=family.frame_skip), num_envs, steps, max_seconds, lambda: None)
+    return BenchRow("raw mujoco.batch physics (ceiling)", num_envs, rate)
+
+
 def run_bench(
     env_id: str,
     num_envs: int,
@@ -81,22 +96,23 @@ def run_bench(
     steps: int = 200,
     async_envs: int = DEFAULT_ASYNC_ENVS,
     max_seconds: float = 10.0,
-    extra_rows: Callable[[], list[BenchRow]] | None = None,
     **env_kwargs,
 ) -> list[BenchRow]:
-    """Measure the batched env and the gymnasium baselines; ``extra_rows`` adds e.g. a physics ceiling."""
+    """Measure the batched env, the gymnasium baselines and, for MuJoCo families, the raw physics."""
     rows = [bench_batched(env_id, num_envs, device, steps, max_seconds, **env_kwargs)]
     rows.append(bench_gymnasium(env_id, num_envs, "sync", steps, max_seconds))
     rows.append(bench_gymnasium(env_id, min(async_envs, num_envs), "async", steps, max_seconds))
-    if extra_rows is not None:
-        rows.extend(extra_rows())
+    if env_kwargs.get("backend", "mujoco") == "mujoco":
+        raw = bench_raw_mujoco(env_id, num_envs, steps, max_seconds)
+        if raw is not None:
+            rows.append(raw)
     return rows
 
 
 def format_bench(rows: list[BenchRow]) -> list[list[str]]:
-    """Table rows: implementation, N, steps/s and the batched env's speed-up over each."""
+    """Table rows: implementation, N, steps/s and the batched env's rate relative to each."""
     ours = rows[0].steps_per_second
     return [
-        [r.name, str(r.num_envs), f"{r.steps_per_second:,.0f}", "1.0x" if i == 0 else f"{ours / r.steps_per_second:,.1f}x"]
-        for i, r in enumerate(rows)
+        [r.name, str(r.num_envs), f"{r.steps_per_second:,.0f}", f"{ours / r.steps_per_second:,.2f}x"]
+        for r in rows
     ]

@@ -102,7 +102,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         args.env_id, args.num_envs, args.device, args.steps, args.async_envs, args.max_seconds, **kwargs
     )
     print(f"{args.env_id}: env steps per second ({args.steps} steps or {args.max_seconds:g} s per row)")
-    print(format_table(["implementation", "num_envs", "steps/s", "batched speed-up"], format_bench(rows)))
+    print(format_table(["implementation", "num_envs", "steps/s", "batched / this"], format_bench(rows)))
     return 0
 
 

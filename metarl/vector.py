@@ -61,7 +61,7 @@ class TaskVectorEnv(VectorEnv):
         max_episode_steps: int | None,
         tasks: list[Task] | Mapping[str, Any] | None,
         autoreset_mode: str,
-        task_dtype: torch.dtype = torch.float32,
+        sim_dtype: torch.dtype = torch.float32,
         sim_device: str | torch.device | None = None,
     ) -> None:
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
@@ -74,7 +74,7 @@ class TaskVectorEnv(VectorEnv):
         self.num_envs = int(num_envs)
         self.device = resolve_device(device)
         self.max_episode_steps = max_episode_steps
-        self._task_dtype = task_dtype
+        self._sim_dtype = sim_dtype  # float dtype of the simulation: tasks and actions take it
         # Where the simulation (its state, tasks and RNG) lives; results are moved to self.device.
         self.sim_device = torch.device(sim_device) if sim_device is not None else self.device
         self.metadata = {"autoreset_mode": AUTORESET_MODES[autoreset_mode]}
@@ -103,7 +103,7 @@ class TaskVectorEnv(VectorEnv):
         if len(listed) != selected:
             raise ValueError(f"got {len(listed)} tasks for {selected} selected sub-envs; give one task per sub-env")
         valid = tasks_to_tensors(
-            stack_tasks([self.family.validate_task(t) for t in listed]), self.sim_device, self._task_dtype
+            stack_tasks([self.family.validate_task(t) for t in listed]), self.sim_device, self._sim_dtype
         )
         if not self._tasks:
             self._tasks = valid
@@ -142,7 +142,7 @@ class TaskVectorEnv(VectorEnv):
         """Step every sub-env; returns tensors ``obs, reward, terminated, truncated, info``."""
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
-        act = action_tensor(actions, self.single_action_space, self.num_envs, self.sim_device)
+        act = action_tensor(actions, self.single_action_space, self.num_envs, self.sim_device, self._sim_dtype)
         reward, terminated = self._step_state(act)
         self._elapsed += 1
         if self.max_episode_steps is None:

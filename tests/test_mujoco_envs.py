@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 import pytest
 import torch
@@ -21,7 +22,8 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import metarl.envs  # noqa: F401  (registers the families)
-from metarl.envs.mujoco.definitions import RAND_PARAM_FIELDS, SimState
+from metarl.envs.mujoco.base import CONTACT_PROBE, compile_with_contact_probe
+from metarl.envs.mujoco.definitions import RAND_PARAM_FIELDS, SimState, reset_noise
 from metarl.tasks import tasks_to_tensors
 
 NAMES = [
@@ -192,6 +194,11 @@ def test_ant_goal_never_terminates_and_survive_reward_option() -> None:
     assert reward1 == pytest.approx(reward0 + 1.0)
 
 
+#: Where the contact forces start in the observation of the families that read cfrc_ext.
+CONTACT_OBS_START = {"AntDir": 27, "AntGoal": 29, "HumanoidDir": 270}
+CONTACT_FAMILIES = list(CONTACT_OBS_START)
+
+
 @pytest.mark.parametrize(
     ("name", "v5_id"),
     [("AntDir", "Ant-v5"), ("HumanoidDir", "Humanoid-v5"), ("Walker2dRandParams", "Walker2d-v5"),
@@ -199,7 +206,9 @@ def test_ant_goal_never_terminates_and_survive_reward_option() -> None:
 )  # fmt: skip
 def test_default_task_reproduces_gymnasium_v5(name: str, v5_id: str) -> None:
     # With the task that makes the family's reward v5's (direction 0, all scales 1), the family
-    # is gymnasium's v5 env: same model, frame skip, reset noise, observations and rewards.
+    # is gymnasium's v5 env: same model, frame skip, reset noise, trajectory, observations and
+    # rewards, except for the contact forces of the families that read them (cfrc_ext from
+    # mj_forward, not v5's post-step mj_rnePostConstraint: checked independently below).
     env = make(name)
     ref = gym.make(v5_id).unwrapped
     if name in RAND_PARAMS:
@@ -209,16 +218,152 @@ def test_default_task_reproduces_gymnasium_v5(name: str, v5_id: str) -> None:
     obs, _ = env.reset(seed=5, options={"task": task})
     ref_obs, _ = ref.reset(seed=5)
     np.testing.assert_array_equal(obs, ref_obs)
+    contact = slice(CONTACT_OBS_START.get(name, obs.shape[0]), None)
     rng = np.random.default_rng(2)
     for _ in range(30):
         action = rng.uniform(ref.action_space.low, ref.action_space.high).astype(np.float32)
-        obs, reward, terminated, _, _ = env.step(action)
-        ref_obs, ref_reward, ref_terminated, _, _ = ref.step(action)
-        np.testing.assert_allclose(obs, ref_obs, rtol=0, atol=1e-12)
+        obs, reward, terminated, _, info = env.step(action)
+        ref_obs, ref_reward, ref_terminated, _, ref_info = ref.step(action)
+        np.testing.assert_array_equal(env.data.qpos, ref.data.qpos)
+        np.testing.assert_array_equal(env.data.qvel, ref.data.qvel)
+        np.testing.assert_allclose(obs[: contact.start], ref_obs[: contact.start], rtol=0, atol=1e-12)
+        assert obs.shape == ref_obs.shape
         assert terminated == ref_terminated
         if terminated:  # v5 pays no survive bonus on the terminal step; the references do
             break
-        assert reward == pytest.approx(ref_reward, abs=1e-6)  # v5 sums float32 actions in float32
+        # v5 sums float32 actions in float32
+        assert reward - info.get("reward_contact", 0.0) == pytest.approx(ref_reward - ref_info.get("reward_contact", 0.0), abs=1e-6)
+        if name not in CONTACT_OBS_START:
+            np.testing.assert_array_equal(obs, ref_obs)
+            assert reward == pytest.approx(ref_reward, abs=1e-6)
+
+
+# ----- contact forces: MuJoCo's value from mj_forward at the start of the last substep ------------
+def _contact_parts(name: str, cfrc_ext: np.ndarray) -> tuple[np.ndarray, float]:
+    """(contact part of the observation, contact reward term) of ``name`` from ``cfrc_ext``."""
+    if name == "HumanoidDir":
+        return cfrc_ext[1:].ravel(), -min(5e-7 * float(np.sum(np.square(cfrc_ext))), 10.0)
+    clipped = np.clip(cfrc_ext, -1.0, 1.0)
+    return clipped[1:].ravel(), -5e-4 * float(np.sum(np.square(clipped)))
+
+
+@pytest.mark.parametrize("name", CONTACT_FAMILIES)
+def test_contact_forces_are_mj_forward_values_at_last_substep(name: str) -> None:
+    # Independent oracle: gymnasium's original model (no probe) in a separate MjData, set to the
+    # env's full integration state, steps frame_skip - 1 substeps, then mj_forward and
+    # mj_rnePostConstraint at the start of the last substep give the expected cfrc_ext.
+    env = make(name)
+    assert env.needs_contact_forces and env.definition.needs_contact_forces
+    original = mujoco.MjModel.from_xml_path(env.fullpath)
+    data = mujoco.MjData(original)
+    spec = mujoco.mjtState.mjSTATE_INTEGRATION
+    state = np.empty(mujoco.mj_stateSize(env.model, spec))
+    assert state.shape == (mujoco.mj_stateSize(original, spec),)
+    env.reset(seed=7, options={"task": env.sample_tasks(1, seed=0)[0]})
+    rng = np.random.default_rng(3)
+    contact = slice(CONTACT_OBS_START[name], None)
+    v5_difference, steps, contact_steps = 0.0, 0, 0
+    for _ in range(40):
+        action = rng.uniform(env.action_space.low, env.action_space.high).astype(np.float32)
+        mujoco.mj_getState(env.model, env.data, state, spec)
+        mujoco.mj_setState(original, data, state, spec)
+        data.ctrl[:] = action
+        mujoco.mj_step(original, data, nstep=env.frame_skip - 1)
+        mujoco.mj_forward(original, data)
+        mujoco.mj_rnePostConstraint(original, data)
+        expected = data.cfrc_ext.copy()
+        contact_steps += bool(np.any(expected))
+        expected_obs, expected_reward = _contact_parts(name, expected)
+
+        obs, _, terminated, _, info = env.step(action)
+        np.testing.assert_allclose(env.data.cfrc_ext, expected, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(obs[contact], expected_obs, rtol=1e-12, atol=1e-9)
+        assert info["reward_contact"] == pytest.approx(expected_reward, rel=1e-12, abs=1e-12)
+
+        # Gymnasium v5's value (mj_rnePostConstraint after the last substep) is another one.
+        mujoco.mj_step(original, data)
+        np.testing.assert_array_equal(data.qpos, env.data.qpos)
+        mujoco.mj_rnePostConstraint(original, data)
+        v5_obs, _ = _contact_parts(name, data.cfrc_ext)
+        v5_difference = max(v5_difference, float(np.abs(v5_obs - obs[contact]).max()))
+        steps += 1
+        if terminated:
+            break
+    assert steps >= 10 and contact_steps >= 3
+    assert v5_difference > 1e-3  # the check above tells the two definitions apart
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_contact_probe_keeps_trajectory_bit_identical(name: str) -> None:
+    env = make(name)
+    original = mujoco.MjModel.from_xml_path(env.fullpath)
+    if not env.needs_contact_forces:  # gymnasium's model and stepping, unchanged
+        assert not env.definition.needs_contact_forces and env.model.nsensor == 0
+        return
+    probe = compile_with_contact_probe(env.fullpath)
+    assert probe.nsensor == 1 and probe.sensor(CONTACT_PROBE).type == mujoco.mjtSensor.mjSENS_ACCELEROMETER
+    assert probe.sensor(CONTACT_PROBE).objid == probe.site(CONTACT_PROBE).id
+    assert probe.site(CONTACT_PROBE).bodyid == 1  # the first body under the world body
+    assert env.model.nsensor == 1 and env.model.sensor(CONTACT_PROBE).objid == env.model.site(CONTACT_PROBE).id
+    for field in ("nq", "nv", "nu", "nbody", "ngeom", "na"):
+        assert getattr(probe, field) == getattr(original, field)
+    datas = [mujoco.MjData(probe), mujoco.MjData(original)]
+    rng = np.random.default_rng(0)
+    qpos = original.qpos0 + rng.uniform(-0.1, 0.1, original.nq)
+    qvel = rng.normal(0.0, 0.1, original.nv)
+    for d in datas:
+        d.qpos[:], d.qvel[:] = qpos, qvel
+    low, high = original.actuator_ctrlrange.T
+    for _ in range(60):
+        ctrl = rng.uniform(low, high)
+        for model, d in zip((probe, original), datas):
+            d.ctrl[:] = ctrl
+            mujoco.mj_step(model, d, nstep=env.frame_skip)
+        np.testing.assert_array_equal(datas[0].qpos, datas[1].qpos)
+        np.testing.assert_array_equal(datas[0].qvel, datas[1].qvel)
+        np.testing.assert_array_equal(datas[0].qacc_warmstart, datas[1].qacc_warmstart)
+    assert np.abs(datas[0].cfrc_ext).max() > 0  # the probe made mj_forward compute contact forces
+    assert not np.any(datas[1].cfrc_ext)  # without it, mj_step alone leaves them at zero
+
+
+# ----- reset noise in torch (shared with the batched face) ---------------------------------------
+@pytest.mark.parametrize(
+    ("name", "kind", "scale"),
+    [("HalfCheetahVel", "normal", 0.1), ("HalfCheetahDir", "normal", 0.1), ("AntDir", "normal", 0.1),
+     ("AntGoal", "normal", 0.1), ("HumanoidDir", "uniform", 1e-2), ("Walker2dRandParams", "uniform", 5e-3),
+     ("HopperRandParams", "uniform", 5e-3)],
+)  # fmt: skip
+def test_torch_reset_noise_matches_v5_distribution(name: str, kind: str, scale: float) -> None:
+    env = make(name)
+    assert type(env).qvel_reset_noise == kind and env.reset_noise_scale == scale
+    n = 4000
+    # gymnasium's own reset (np_random), the reference
+    env.reset(seed=0)
+    v5 = [], []
+    for _ in range(n):
+        env.reset()
+        v5[0].append(env.data.qpos.copy())
+        v5[1].append(env.data.qvel.copy())
+    v5_qpos, v5_qvel = np.stack(v5[0]), np.stack(v5[1])
+    qpos, qvel = env.sample_reset_states(n, torch.Generator().manual_seed(0))
+    assert qpos.dtype == qvel.dtype == torch.float64
+    assert qpos.shape == (n, env.model.nq) and qvel.shape == (n, env.model.nv)
+    again = reset_noise(env.init_qpos, env.init_qvel, scale, kind, n, torch.Generator().manual_seed(0))
+    assert torch.equal(again[0], qpos) and torch.equal(again[1], qvel)
+    uniform_std, normal_std = scale / np.sqrt(3.0), scale
+    for samples in ((v5_qpos, v5_qvel), (qpos.numpy(), qvel.numpy())):
+        for x, init, noise in ((samples[0], env.init_qpos, "uniform"), (samples[1], env.init_qvel, kind)):
+            dev = x - init
+            std = uniform_std if noise == "uniform" else normal_std
+            assert np.all(np.abs(dev.mean(0)) < 5 * std / np.sqrt(n))
+            np.testing.assert_allclose(dev.std(0), std, rtol=0.06)
+            if noise == "uniform":
+                assert dev.min() >= -scale and dev.max() <= scale
+                assert dev.min() < -0.99 * scale and dev.max() > 0.99 * scale
+            else:
+                assert np.abs(dev).max() > 3 * scale  # unbounded tails
+    with pytest.raises(ValueError, match="qvel_noise"):
+        reset_noise(env.init_qpos, env.init_qvel, scale, "laplace", 1, torch.Generator())  # type: ignore[arg-type]
 
 
 # ----- random physical parameters --------------------------------------------------------------

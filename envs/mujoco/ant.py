@@ -13,7 +13,7 @@ from metarl.meta_env import Distribution
 from metarl.tasks import Task
 
 from .base import MujocoMetaEnv, check_v5_kwargs
-from .definitions import TWO_PI, AntDirDefinition, AntGoalDefinition
+from .definitions import TWO_PI, AntDirDefinition, AntGoalDefinition, QvelNoise
 
 DIRECTION_MODES = ("forward_backward", "continuous")
 #: Goal radius of the training distribution (PEARL, ProMP, VariBAD) and the outer radius of the
@@ -43,12 +43,20 @@ class AntDirEnv(MujocoMetaEnv, AntEnv):
     PEARL and VariBAD observe no contact forces, ProMP includes the world body's zero row). The
     survive bonus is paid on every step, the terminal one included, as in all references (Ant-v5
     pays it only while healthy). MAML's tasks are directions +-1 along x; here they are angles.
+    Contact forces: ``cfrc_ext`` is MuJoCo's value computed inside ``mj_forward`` at the start of
+    the last substep, as MuJoCo 1.5 / mujoco-py gave the references, not Ant-v5's (which calls
+    ``mj_rnePostConstraint`` again after ``mj_step``): the model is Ant-v5's plus a contact probe
+    (``base.compile_with_contact_probe``, trajectory bit-identical) and a step is ``mj_step``
+    alone, so the single and the batched envs agree. The contact part of the observation and the
+    contact cost therefore differ from Ant-v5's; positions and velocities do not.
     """
 
     task_space: ClassVar[spaces.Dict] = spaces.Dict(
         {"direction": spaces.Box(0.0, TWO_PI, (), np.float64)}
     )
     trial_episodes: ClassVar[int] = 2
+    needs_contact_forces: ClassVar[bool] = True
+    qvel_reset_noise: ClassVar[QvelNoise] = "normal"  # Ant-v5: qvel + scale * N(0, 1)
     reference: ClassVar[str] = "MAML / ProMP ant-dir (forward/backward); PEARL's U[0, 2pi) angles as an option"
 
     FORWARD_BACKWARD: ClassVar[tuple[float, float]] = (0.0, float(np.pi))
@@ -103,6 +111,12 @@ class AntGoalEnv(MujocoMetaEnv, AntEnv):
     Ant-v5's with the torso's x, y kept (107 dims: ``qpos``, ``qvel``, clipped ``cfrc_ext[1:]``), as
     the references observe the full ``qpos`` (ProMP and PEARL also include the world body's zero
     contact row).
+    Contact forces: ``cfrc_ext`` is MuJoCo's value computed inside ``mj_forward`` at the start of
+    the last substep, as MuJoCo 1.5 / mujoco-py gave the references, not Ant-v5's (which calls
+    ``mj_rnePostConstraint`` again after ``mj_step``): the model is Ant-v5's plus a contact probe
+    (``base.compile_with_contact_probe``, trajectory bit-identical) and a step is ``mj_step``
+    alone, so the single and the batched envs agree. The contact part of the observation and the
+    contact cost therefore differ from Ant-v5's; positions and velocities do not.
     """
 
     task_space: ClassVar[spaces.Dict] = spaces.Dict(
@@ -110,6 +124,8 @@ class AntGoalEnv(MujocoMetaEnv, AntEnv):
     )
     has_ood: ClassVar[bool] = True
     trial_episodes: ClassVar[int] = 2
+    needs_contact_forces: ClassVar[bool] = True
+    qvel_reset_noise: ClassVar[QvelNoise] = "normal"  # Ant-v5: qvel + scale * N(0, 1)
     reference: ClassVar[str] = "PEARL / ProMP ant-goal: reach a goal in the disc of radius 3"
 
     def __init__(self, task: Mapping[str, Any] | None = None, survive_reward: float = 0.0, **kwargs: Any) -> None:

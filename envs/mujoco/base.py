@@ -4,13 +4,21 @@
 HalfCheetahEnv)``): the v5 class supplies the model file, ``frame_skip``, the simulation and its
 reset noise (drawn from ``np_random``); the family's ``MujocoDefinition`` supplies observation,
 reward and termination, called with a batch of one on tensors that view ``MjData`` directly.
+
+Families whose definition reads ``cfrc_ext`` (``needs_contact_forces``) deviate from the v5
+simulation in one respect: their model is gymnasium's XML plus a contact probe
+(``compile_with_contact_probe``), and a step is ``mj_step`` alone, without v5's trailing
+``mj_rnePostConstraint``. ``cfrc_ext`` is then MuJoCo's value from ``mj_forward`` at the start of
+the last substep (as MuJoCo 1.5 / mujoco-py gave the references), which the batched simulator
+(``mujoco.batch``) computes too. The trajectory (``qpos``, ``qvel``) is unchanged, bit for bit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
+import mujoco
 import numpy as np
 import torch
 from gymnasium import spaces
@@ -18,7 +26,7 @@ from gymnasium import spaces
 from metarl.meta_env import MetaEnv
 from metarl.tasks import Task, tasks_to_tensors
 
-from .definitions import MujocoDefinition, SimState, sum_terms
+from .definitions import MujocoDefinition, QvelNoise, SimState, reset_noise, sum_terms
 
 #: Keyword arguments of the v5 envs that define observation, reward or termination. The family's
 #: definition fixes these, so accepting them silently would mislead; they are rejected.
@@ -39,6 +47,34 @@ PASSTHROUGH_KWARGS = (
 )  # fmt: skip
 
 
+#: Name of the site and of the accelerometer added by ``compile_with_contact_probe``.
+CONTACT_PROBE = "metarl_contact_probe"
+
+
+def compile_with_contact_probe(xml_path: str) -> mujoco.MjModel:
+    """Gymnasium's model at ``xml_path`` plus a contact probe, compiled.
+
+    The probe is a site on the first body under the world body and an accelerometer on it, both
+    named ``CONTACT_PROBE``. Its only purpose: an acceleration sensor makes ``mj_forward``'s sensor
+    stage call ``mj_rnePostConstraint``, so ``cfrc_ext`` is computed inside every ``mj_forward``
+    (also by batched simulators that cannot call ``mj_rnePostConstraint`` themselves). It adds no
+    mass, geometry or state: the trajectory is bit-identical to the model without it. The site is
+    in group 5, hidden when rendering by default.
+    """
+    spec = mujoco.MjSpec.from_file(xml_path)
+    body = spec.worldbody.first_body()
+    if body is None:
+        raise ValueError(f"{xml_path}: the world body has no child body to carry the contact probe")
+    body.add_site(name=CONTACT_PROBE, group=5)
+    spec.add_sensor(
+        name=CONTACT_PROBE,
+        type=mujoco.mjtSensor.mjSENS_ACCELEROMETER,
+        objtype=mujoco.mjtObj.mjOBJ_SITE,
+        objname=CONTACT_PROBE,
+    )
+    return spec.compile()
+
+
 def check_v5_kwargs(owner: str, kwargs: Mapping[str, Any]) -> None:
     """Reject v5 keyword arguments that the family's definition fixes."""
     fixed = sorted(set(kwargs) & DEFINITION_KWARGS)
@@ -54,13 +90,56 @@ class MujocoMetaEnv(MetaEnv):
 
     Subclasses call the v5 ``__init__``, then ``self._use_definition(...)``, then
     ``self._init_task(task)``. Observations are float64 like the v5 envs'.
+
+    Class attributes: ``needs_contact_forces`` (the definition reads ``cfrc_ext``; then the model
+    is ``compile_with_contact_probe``'s and a step does not call ``mj_rnePostConstraint``, see the
+    module doc) and ``qvel_reset_noise`` (the v5 reset's velocity noise, for ``reset_noise``).
     """
+
+    #: Whether the family's definition reads ``cfrc_ext`` (checked against it in ``_use_definition``).
+    needs_contact_forces: ClassVar[bool] = False
+    #: The v5 ``reset_model``'s velocity noise: ``"normal"`` (``scale * N(0, 1)``) or ``"uniform"``
+    #: (``U(-scale, scale)``); positions always get ``U(-scale, scale)``.
+    qvel_reset_noise: ClassVar[QvelNoise]
 
     definition: MujocoDefinition
     _task_tensors: dict[str, torch.Tensor]
 
+    # ----- simulation: gymnasium MujocoEnv's hooks ----------------------------------------------
+    def _initialize_simulation(self) -> tuple[mujoco.MjModel, mujoco.MjData]:
+        if not self.needs_contact_forces:
+            return super()._initialize_simulation()  # type: ignore[misc]
+        model = compile_with_contact_probe(self.fullpath)
+        # As MujocoEnv: only grow the offscreen framebuffer, never shrink below the XML's size.
+        model.vis.global_.offwidth = max(model.vis.global_.offwidth, self.width)
+        model.vis.global_.offheight = max(model.vis.global_.offheight, self.height)
+        return model, mujoco.MjData(model)
+
+    def _step_mujoco_simulation(self, ctrl: Any, n_frames: int) -> None:
+        if not self.needs_contact_forces:
+            super()._step_mujoco_simulation(ctrl, n_frames)  # type: ignore[misc]
+            return
+        self.data.ctrl[:] = ctrl
+        # No mj_rnePostConstraint: cfrc_ext stays the probe's value from the last mj_forward.
+        mujoco.mj_step(self.model, self.data, nstep=n_frames)
+
+    @property
+    def reset_noise_scale(self) -> float:
+        """The v5 env's reset noise scale (``_reset_noise_scale``)."""
+        return float(self._reset_noise_scale)
+
+    def sample_reset_states(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` reset states ``(qpos (n, nq), qvel (n, nv))`` from the v5 reset distribution, in
+        torch (``reset_noise``); the env's own ``reset`` keeps drawing from ``np_random``."""
+        return reset_noise(self.init_qpos, self.init_qvel, self.reset_noise_scale, self.qvel_reset_noise, n, generator)
+
     def _use_definition(self, definition: MujocoDefinition) -> None:
         """Adopt ``definition`` and size the observation space from it (call after the v5 init)."""
+        if definition.needs_contact_forces != self.needs_contact_forces:
+            raise TypeError(
+                f"{type(self).__name__}.needs_contact_forces is {self.needs_contact_forces} but its definition "
+                f"{type(definition).__name__} {'reads' if definition.needs_contact_forces else 'does not read'} cfrc_ext"
+            )
         self.definition = definition
         # Tensors viewing MjData/MjModel: the arrays live as long as self.data and self.model,
         # which gymnasium never replaces (a reset is mj_resetData on the same MjData).

@@ -16,8 +16,9 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -32,10 +33,17 @@ class SimState:
 
     Shapes: ``qpos (n, nq)``, ``qvel (n, nv)``, ``cfrc_ext (n, nbody, 6)``, ``xpos`` and ``xipos (n, nbody, 3)``,
     ``body_mass (n, nbody)`` (or ``(1, nbody)`` when shared by all worlds), ``cinert (n, nbody, 10)``,
-    ``cvel (n, nbody, 6)``, ``qfrc_actuator (n, nv)``. ``cfrc_ext`` and ``cvel`` must be those after
-    ``mj_rnePostConstraint`` (gymnasium's v5 envs call it after every step). Like those envs, the
-    definitions read ``xpos``/``xipos`` as ``mj_step`` leaves them: computed from the positions at
-    the start of the last substep, slightly behind ``qpos``.
+    ``cvel (n, nbody, 6)``, ``qfrc_actuator (n, nv)``. Like gymnasium's v5 envs, the definitions
+    read ``xpos``/``xipos``/``cinert``/``cvel`` as ``mj_step`` leaves them: computed from the
+    positions at the start of the last substep, slightly behind ``qpos``.
+
+    ``cfrc_ext`` (read by the families with ``needs_contact_forces``) is MuJoCo's value computed
+    inside ``mj_forward`` at the start of the last substep, as MuJoCo 1.5 / mujoco-py 1.50 (used by
+    the references) computed it in every ``mj_forward``. Both faces get it the same way: the model
+    carries a contact probe (``base.compile_with_contact_probe``: an accelerometer, whose sensor
+    stage makes ``mj_forward`` call ``mj_rnePostConstraint``) and nothing is recomputed after the
+    step. This deviates from gymnasium's v5 envs, which call ``mj_rnePostConstraint`` once more
+    after ``mj_step`` (with the accelerations left by the integrator); a batched simulator cannot.
     """
 
     qpos: Tensor | None = None
@@ -69,6 +77,11 @@ class MujocoDefinition(ABC):
 
     dt: float
 
+    @property
+    def needs_contact_forces(self) -> bool:
+        """Whether this definition reads ``cfrc_ext`` (the model then needs the contact probe)."""
+        return "cfrc_ext" in self.fields
+
     @abstractmethod
     def observe(self, s: SimState) -> Tensor:
         """Observations ``(n, obs_dim)`` (the task is hidden, as in meta-RL)."""
@@ -94,6 +107,44 @@ def sum_terms(terms: RewardTerms) -> Tensor:
     for v in values:
         total = total + v
     return total
+
+
+QvelNoise = Literal["normal", "uniform"]
+QVEL_NOISE_KINDS: tuple[str, ...] = ("normal", "uniform")
+
+
+def reset_noise(
+    init_qpos: Tensor | np.ndarray,
+    init_qvel: Tensor | np.ndarray,
+    scale: float,
+    qvel_noise: QvelNoise,
+    n: int,
+    generator: torch.Generator,
+) -> tuple[Tensor, Tensor]:
+    """``n`` reset states drawn as the v5 envs' ``reset_model``: ``(qpos (n, nq), qvel (n, nv))``, float64.
+
+    ``qpos = init_qpos + U(-scale, scale)`` always; ``qvel = init_qvel + scale * N(0, 1)`` for
+    ``qvel_noise="normal"`` (HalfCheetah-v5, Ant-v5) or ``init_qvel + U(-scale, scale)`` for
+    ``"uniform"`` (Humanoid-v5, Walker2d-v5, Hopper-v5). The draws come from ``generator`` (on its
+    device; the outputs live there), so they follow the v5 distribution, not its numpy stream.
+    """
+    if qvel_noise not in QVEL_NOISE_KINDS:
+        raise ValueError(f"qvel_noise={qvel_noise!r} is unknown; allowed: {list(QVEL_NOISE_KINDS)}")
+    device = generator.device
+    qpos0 = torch.as_tensor(init_qpos, dtype=torch.float64).to(device).reshape(-1)
+    qvel0 = torch.as_tensor(init_qvel, dtype=torch.float64).to(device).reshape(-1)
+    scale = float(scale)
+
+    def uniform(size: int) -> Tensor:
+        u = torch.rand((n, size), generator=generator, dtype=torch.float64, device=device)
+        return -scale + (2.0 * scale) * u  # numpy's uniform(low, high): low + (high - low) * U[0, 1)
+
+    qpos = qpos0 + uniform(qpos0.shape[0])
+    if qvel_noise == "normal":
+        qvel = qvel0 + scale * torch.randn((n, qvel0.shape[0]), generator=generator, dtype=torch.float64, device=device)
+    else:
+        qvel = qvel0 + uniform(qvel0.shape[0])
+    return qpos, qvel
 
 
 # ----- shared pieces -----------------------------------------------------------------------------

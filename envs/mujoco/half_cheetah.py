@@ -13,7 +13,7 @@ from metarl.meta_env import Distribution
 from metarl.tasks import Task
 
 from .base import MujocoMetaEnv, check_v5_kwargs
-from .definitions import HalfCheetahDirDefinition, HalfCheetahVelDefinition
+from .definitions import HalfCheetahDirDefinition, HalfCheetahVelDefinition, QvelNoise
 
 #: Training ranges of the target velocity: PEARL, ProMP and VariBAD draw U[0, 3]; MAML and
 #: pytorch-maml-rl (and garage) draw U[0, 2].
@@ -45,6 +45,7 @@ class HalfCheetahVelEnv(MujocoMetaEnv, HalfCheetahEnv):
     )
     has_ood: ClassVar[bool] = True
     trial_episodes: ClassVar[int] = 2
+    qvel_reset_noise: ClassVar[QvelNoise] = "normal"  # HalfCheetah-v5: qvel + scale * N(0, 1)
     reference: ClassVar[str] = "MAML / PEARL cheetah-vel: reach a target velocity, U[0, 3]"
 
     def __init__(
@@ -88,6 +89,7 @@ class HalfCheetahDirEnv(MujocoMetaEnv, HalfCheetahEnv):
         {"direction": spaces.Box(-1.0, 1.0, (), np.float64)}
     )
     trial_episodes: ClassVar[int] = 2
+    qvel_reset_noise: ClassVar[QvelNoise] = "normal"  # HalfCheetah-v5: qvel + scale * N(0, 1)
     reference: ClassVar[str] = "MAML / PEARL cheetah-dir: run forward (+1) or backward (-1)"
 
     DIRECTIONS: ClassVar[tuple[float, float]] = (1.0, -1.0)

@@ -12,7 +12,7 @@ from gymnasium.envs.mujoco.humanoid_v5 import HumanoidEnv
 from metarl.meta_env import Distribution
 
 from .base import MujocoMetaEnv, check_v5_kwargs
-from .definitions import TWO_PI, HumanoidDirDefinition
+from .definitions import TWO_PI, HumanoidDirDefinition, QvelNoise
 
 
 class HumanoidDirEnv(MujocoMetaEnv, HumanoidEnv):
@@ -32,12 +32,21 @@ class HumanoidDirEnv(MujocoMetaEnv, HumanoidEnv):
     The action space is Humanoid-v5's ``[-0.4, 0.4]^17`` (VariBAD rescales ``[-1, 1]``). The
     survive bonus is paid on every step, the terminal one included, as in PEARL (Humanoid-v5
     pays it only while healthy).
+
+    Contact forces: ``cfrc_ext`` (observation and contact cost) is MuJoCo's value computed inside
+    ``mj_forward`` at the start of the last substep, as MuJoCo 1.5 / mujoco-py gave PEARL, not
+    Humanoid-v5's (which calls ``mj_rnePostConstraint`` again after ``mj_step``): the model is
+    Humanoid-v5's plus a contact probe (``base.compile_with_contact_probe``, trajectory
+    bit-identical) and a step is ``mj_step`` alone, so the single and the batched envs agree. The
+    ``cfrc_ext`` part of the observation and the contact cost therefore differ from Humanoid-v5's.
     """
 
     task_space: ClassVar[spaces.Dict] = spaces.Dict(
         {"direction": spaces.Box(0.0, TWO_PI, (), np.float64)}
     )
     trial_episodes: ClassVar[int] = 2
+    needs_contact_forces: ClassVar[bool] = True
+    qvel_reset_noise: ClassVar[QvelNoise] = "uniform"  # Humanoid-v5: qvel + U(-scale, scale)
     reference: ClassVar[str] = "PEARL humanoid-dir: run in a direction U[0, 2pi)"
 
     def __init__(self, task: Mapping[str, Any] | None = None, **kwargs: Any) -> None:

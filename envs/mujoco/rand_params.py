@@ -25,6 +25,7 @@ from .definitions import (
     RAND_PARAM_LOG_SCALE_LIMIT,
     HopperDefinition,
     MujocoDefinition,
+    QvelNoise,
     Walker2dDefinition,
     scaled_model_fields,
 )
@@ -70,6 +71,9 @@ class RandParamsEnv(MujocoMetaEnv):
     (the reference's walker2d.xml: right 0.9, left 1.9). Task sets are 100 train / 30 test (PEARL
     used 40 / 10).
     """
+
+    #: Walker2d-v5 and Hopper-v5: qvel + U(-scale, scale).
+    qvel_reset_noise: ClassVar[QvelNoise] = "uniform"
 
     _defaults: dict[str, np.ndarray]
     _default_tensors: dict[str, torch.Tensor]

@@ -1,0 +1,185 @@
+"""Batched face of the MuJoCo families: all worlds stepped together, torch tensors end to end.
+
+Backend ``mujoco``: MuJoCo C on the CPU through ``mujoco.batch.Batch`` (a native thread pool
+with the GIL released). The backend's live state and output arrays are viewed by torch without a copy;
+observation, reward and termination are the family's torch definition, the same code the single
+env runs with a batch of one; per-world task parameters of the random-parameter families are
+per-world model fields (``Batch.expand``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import mujoco
+import numpy as np
+import torch
+from mujoco.batch import Batch
+
+from metarl.tasks import Task
+from metarl.vector import TaskVectorEnv, mask_tensor
+
+from .base import MujocoMetaEnv
+from .definitions import RAND_PARAM_FIELDS, SimState, reset_noise, scaled_model_fields
+
+#: SimState fields that are model fields rather than simulation outputs.
+MODEL_FIELDS = ("body_mass",)
+
+
+def _view(array: np.ndarray) -> torch.Tensor:
+    """A tensor sharing memory with ``array`` (read-only outputs included: torch only reads them)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "non-writable array": we never write these
+        return torch.from_numpy(array)
+
+
+class MujocoBatchBackend:
+    """``mujoco`` backend: MuJoCo C worlds on a CPU thread pool (``mujoco.batch.Batch``).
+
+    A backend exposes live tensors of the simulation (``data_field``, ``model_field``) and the
+    operations of one batch: ``reset`` (mj_resetData), ``forward`` and ``step`` on world ids.
+    Tensors live on ``device`` and view the simulator's memory without copies.
+    """
+
+    device = torch.device("cpu")
+    dtype = torch.float64
+
+    def __init__(self, model: mujoco.MjModel, num_worlds: int, num_threads: int = 0, device: Any = "cpu") -> None:
+        self.batch = Batch(model, nsim=num_worlds, nthread=num_threads)
+        self.model = model
+
+    def data_field(self, name: str) -> torch.Tensor:
+        """Live ``(N, ...)`` tensor of an MjData field (state fields writable)."""
+        return _view(self.batch.bind(name))
+
+    def model_field(self, name: str, per_world: bool) -> torch.Tensor:
+        """Live model field: ``(N, ...)`` per-world values (writable) or ``(1, ...)`` shared ones."""
+        if per_world:
+            return _view(self.batch.expand(name))
+        return torch.from_numpy(getattr(self.model, name))[None]
+
+    def reset(self, ids: torch.Tensor) -> None:
+        """mj_resetData on worlds ``ids`` (a 1-D int64 tensor), without the forward pass."""
+        self.batch.reset(ids.numpy(), stage=mujoco.mjtStage.mjSTAGE_NONE)
+
+    def forward(self, ids: torch.Tensor) -> None:
+        """mj_forward on worlds ``ids``."""
+        self.batch.forward(ids.numpy())
+
+    def step(self, nstep: int) -> None:
+        """``nstep`` mj_step calls on every world (derived fields one substep behind, as mj_step)."""
+        self.batch.step(nstep=nstep)
+
+
+BACKENDS = ("mujoco", "warp")
+
+
+def backend_class(name: str) -> type:
+    """The simulation backend ``name``; ``warp`` is imported only when asked for."""
+    if name == "mujoco":
+        return MujocoBatchBackend
+    if name == "warp":
+        try:
+            from .warp_backend import WarpBackend
+        except ImportError as err:
+            raise ValueError(f"backend='warp' needs MuJoCo Warp: pip install 'metarl[gpu]' ({err})") from err
+        return WarpBackend
+    raise ValueError(f"backend={name!r} is not available; allowed: {list(BACKENDS)}")
+
+
+class MujocoVectorEnv(TaskVectorEnv):
+    """``num_envs`` worlds of a MuJoCo family, each on its own task, stepped as one batch.
+
+    Built by ``gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point",
+    backend="mujoco", device=...)``. The simulation runs on the CPU's threads (``num_threads``,
+    0 = all cores); results are float64 tensors moved to ``device``. Episode starts draw the v5
+    envs' reset noise in torch from the env's seeded generator.
+    """
+
+    def __init__(
+        self,
+        family_cls: type[MujocoMetaEnv],
+        num_envs: int,
+        device: str | torch.device = "cpu",
+        backend: str = "mujoco",
+        max_episode_steps: int | None = None,
+        tasks: list[Task] | Mapping[str, Any] | None = None,
+        autoreset_mode: str = "same_step",
+        num_threads: int = 0,
+        **family_kwargs: Any,
+    ) -> None:
+        backend_cls = backend_class(backend)
+        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        family = family_cls(**family_kwargs)
+        self.definition = family.definition
+        self.frame_skip = family.frame_skip
+        self.backend = backend
+        self.sim = backend_cls(family.model, int(num_envs), num_threads, device=device)
+        self._noise = (family.init_qpos, family.init_qvel, family._reset_noise_scale, family.qvel_reset_noise)
+        self._qpos, self._qvel, self._ctrl = (self.sim.data_field(n) for n in ("qpos", "qvel", "ctrl"))
+        self._rand_params = hasattr(family, "default_parameters")
+        if self._rand_params:
+            self._defaults = {
+                k: torch.as_tensor(v, dtype=self.sim.dtype, device=self.sim.device)[None]
+                for k, v in family.default_parameters.items()
+            }
+            self._model_fields = {k: self.sim.model_field(k, per_world=True) for k in RAND_PARAM_FIELDS}
+        names = set(self.definition.fields) | set(self.definition.before_fields)
+        self._views = {name: self._field(name) for name in names}
+        self._state = SimState(**{n: self._views[n] for n in self.definition.fields})
+        super().__init__(
+            family, num_envs, device, max_episode_steps, tasks, autoreset_mode,
+            sim_dtype=self.sim.dtype, sim_device=self.sim.device,
+        )  # fmt: skip
+
+    def _field(self, name: str) -> torch.Tensor:
+        if name not in MODEL_FIELDS:
+            return self.sim.data_field(name)
+        if self._rand_params and name in self._model_fields:
+            return self._model_fields[name]
+        return self.sim.model_field(name, per_world=False)
+
+    def _on_tasks_changed(self, mask: torch.Tensor) -> None:
+        if self._rand_params:
+            fields = scaled_model_fields(self._defaults, {k: v[mask] for k, v in self._tasks.items()})
+            for name, value in fields.items():
+                self._model_fields[name][mask] = value
+
+    def _reset_state(self, mask: torch.Tensor) -> None:
+        ids = torch.nonzero(mask).flatten()
+        if ids.numel() == 0:
+            return
+        # As gymnasium's reset: mj_resetData, then the noisy state, then mj_forward.
+        self.sim.reset(ids)
+        init_qpos, init_qvel, scale, kind = self._noise
+        qpos, qvel = reset_noise(init_qpos, init_qvel, scale, kind, ids.numel(), self._generator)
+        self._qpos[ids] = qpos.to(self._qpos)
+        self._qvel[ids] = qvel.to(self._qvel)
+        self.sim.forward(ids)
+
+    def _step_state(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        action = actions.to(self.sim.dtype)
+        self._ctrl.copy_(action)
+        before = SimState(**{n: self._views[n].clone() for n in self.definition.before_fields})
+        self.sim.step(self.frame_skip)
+        reward = self.definition.reward(before, self._state, action, self._tasks)
+        return reward, self.definition.terminated(self._state, self._tasks)
+
+    def _observe(self) -> torch.Tensor:
+        return self.definition.observe(self._state)
+
+    # ----- simulator state (for synchronising with other faces and backends) ------------------------
+    def get_sim_state(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Copies of ``qpos (N, nq)`` and ``qvel (N, nv)``."""
+        return self._qpos.clone(), self._qvel.clone()
+
+    def set_sim_state(self, qpos: Any, qvel: Any, env_mask: Any = None) -> torch.Tensor:
+        """Set positions and velocities of the selected worlds (one row each); returns observations."""
+        ids = torch.nonzero(mask_tensor(env_mask, self.num_envs, self.sim_device)).flatten()
+        self._qpos[ids] = torch.as_tensor(qpos).to(self._qpos)
+        self._qvel[ids] = torch.as_tensor(qvel).to(self._qvel)
+        self.sim.forward(ids)
+        return self._observe().to(self.device)
