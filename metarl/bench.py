@@ -75,8 +75,8 @@ def bench_gymnasium(env_id: str, num_envs: int, mode: str, steps: int, max_secon
 
 
 def bench_raw_mujoco(env_id: str, num_envs: int, steps: int, max_seconds: float, num_threads: int = 0) -> BenchRow | None:
-    """The physics ceiling: ``mujoco.batch`` stepping the family's model with fixed controls and
-    nothing else (no observation, reward or tensors). ``None`` for families without a model."""
+    """The physics ceiling: ``mujoco.batch`` stepping the family's model under the same random
+    actions and nothing else (no observation, reward or tensors). ``None`` without a model."""
     family = gym.make(env_id).unwrapped
     if not hasattr(family, "model") or not hasattr(family, "frame_skip"):
         return None
@@ -84,8 +84,14 @@ def bench_raw_mujoco(env_id: str, num_envs: int, steps: int, max_seconds: float,
 
     batch = Batch(family.model, nsim=num_envs, nthread=num_threads)
     ctrl = batch.bind("ctrl")
-    ctrl[:] = np.random.default_rng(0).uniform(-1, 1, ctrl.shape)
-    rate = timed_rate(lambda: batch.step(nstep=family.frame_skip), num_envs, steps, max_seconds, lambda: None)
+    actions = random_actions(gym.vector.utils.batch_space(family.action_space, num_envs), 16)
+    counter = iter(range(1 << 62))
+
+    def step() -> None:
+        ctrl[:] = actions[next(counter) % 16]
+        batch.step(nstep=family.frame_skip)
+
+    rate = timed_rate(step, num_envs, steps, max_seconds, lambda: None)
     return BenchRow("raw mujoco.batch physics (ceiling)", num_envs, rate)
 
 

@@ -15,7 +15,10 @@ the last substep (as MuJoCo 1.5 / mujoco-py gave the references), which the batc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import warnings
+
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import mujoco
@@ -85,6 +88,24 @@ def check_v5_kwargs(owner: str, kwargs: Mapping[str, Any]) -> None:
         )
 
 
+@contextlib.contextmanager
+def _without_settotalmass_warning() -> Iterator[None]:
+    """Silence MuJoCo's deprecation of ``settotalmass`` in gymnasium's half_cheetah.xml while a
+    model compiles (it is printed, and logged to MUJOCO_LOG.TXT in the working directory, once
+    per model); every other MuJoCo warning is raised as a Python warning."""
+
+    def handler(message: str) -> None:
+        if "settotalmass" not in message:
+            warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+    previous = mujoco.get_mju_user_warning()
+    mujoco.set_mju_user_warning(handler)
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(previous)
+
+
 class MujocoMetaEnv(MetaEnv):
     """Mixin turning a gymnasium v5 MuJoCo env into a task-distributed family (one task at a time).
 
@@ -107,9 +128,10 @@ class MujocoMetaEnv(MetaEnv):
 
     # ----- simulation: gymnasium MujocoEnv's hooks ----------------------------------------------
     def _initialize_simulation(self) -> tuple[mujoco.MjModel, mujoco.MjData]:
-        if not self.needs_contact_forces:
-            return super()._initialize_simulation()  # type: ignore[misc]
-        model = compile_with_contact_probe(self.fullpath)
+        with _without_settotalmass_warning():
+            if not self.needs_contact_forces:
+                return super()._initialize_simulation()  # type: ignore[misc]
+            model = compile_with_contact_probe(self.fullpath)
         # As MujocoEnv: only grow the offscreen framebuffer, never shrink below the XML's size.
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, self.width)
         model.vis.global_.offheight = max(model.vis.global_.offheight, self.height)

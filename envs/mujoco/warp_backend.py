@@ -72,7 +72,6 @@ from typing import Any
 
 import mujoco
 import mujoco_warp as mjw
-import numpy as np
 import torch
 import warp as wp
 from mujoco_warp._src import io as _mjw_io
@@ -159,7 +158,6 @@ class WarpBackend:
         if num_worlds < 1:
             raise ValueError(f"num_worlds must be positive, got {num_worlds}")
         self.device, wp_name = resolve_devices(device)
-        wp.config.quiet = True
         wp.init()
         self.wp_device = wp.get_device(wp_name)
         self.model = model
@@ -205,9 +203,10 @@ class WarpBackend:
         if not batchable:
             raise ValueError(f"model field {name!r} cannot hold per-world values in MuJoCo Warp")
         if array.shape[0] != self.num_worlds:
-            expanded = wp.empty((self.num_worlds, *array.shape[1:]), dtype=array.dtype, device=self.wp_device)
             with self._on_torch_stream():
-                wp.to_torch(expanded).copy_(wp.to_torch(array).expand(self.num_worlds, *[-1] * (array.ndim - 1)))
+                expanded = wp.empty((self.num_worlds, *array.shape[1:]), dtype=array.dtype, device=self.wp_device)
+                shared = wp.to_torch(array)
+                wp.to_torch(expanded).copy_(shared.expand(self.num_worlds, *shared.shape[1:]))
             setattr(self.wp_model, name, expanded)
             self._graphs.clear()  # captured graphs hold the old array's address
             array = expanded
@@ -287,5 +286,3 @@ class WarpBackend:
 
 
 __all__ = ["WarpBackend", "buffer_sizes", "resolve_devices", "warp_compatible_model"]
-
-_ = np  # numpy is imported for the type checkers of callers; keep the import explicit
