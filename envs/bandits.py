@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.analytic import AnalyticDynamics, AnalyticEnv, Transition, rand_like
+from metarl.analytic import AnalyticDynamics, AnalyticEnv, StepResult, rand_like
 from metarl.tasks import TaskBatch
 
 
@@ -30,7 +30,7 @@ class BanditDynamics(AnalyticDynamics):
         params = next(iter(tasks.values()))
         return torch.zeros(params.shape[0], 1, dtype=torch.float32, device=params.device)
 
-    def step(self, state: torch.Tensor, action: torch.Tensor, tasks: TaskBatch, generator: torch.Generator) -> Transition:
+    def step(self, state: torch.Tensor, action: torch.Tensor, tasks: TaskBatch, generator: torch.Generator) -> StepResult:
         rows = torch.arange(action.shape[0], device=action.device)
         if self.kind == "bernoulli":
             p = tasks["arm_probs"][rows, action]
@@ -38,7 +38,7 @@ class BanditDynamics(AnalyticDynamics):
         else:
             mean = tasks["arm_means"][rows, action]
             reward = mean + self.reward_std * rand_like(mean, generator, normal=True)
-        return Transition(state, reward, torch.ones_like(reward, dtype=torch.bool))
+        return StepResult(state, reward, torch.ones_like(reward, dtype=torch.bool))
 
     def observe(self, state: torch.Tensor, tasks: TaskBatch) -> torch.Tensor:
         return torch.zeros_like(state)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.analytic import AnalyticDynamics, AnalyticEnv, Transition
+from metarl.analytic import AnalyticDynamics, AnalyticEnv, StepResult
 from metarl.tasks import Task, TaskBatch
 
 # Action index -> (dx, dy): stay, up, right, down, left (VariBAD's order).
@@ -30,11 +30,11 @@ class GridDynamics(AnalyticDynamics):
         goal = tasks["goal"]
         return torch.zeros(goal.shape[0], 2, dtype=torch.int64, device=goal.device)
 
-    def step(self, state: torch.Tensor, action: torch.Tensor, tasks: TaskBatch, generator: torch.Generator) -> Transition:
+    def step(self, state: torch.Tensor, action: torch.Tensor, tasks: TaskBatch, generator: torch.Generator) -> StepResult:
         position = (state + self._moves.to(state.device)[action]).clamp(0, self.size - 1)
         at_goal = (position == tasks["goal"]).all(dim=-1)
         reward = torch.where(at_goal, 1.0, -0.1).to(torch.float32)
-        return Transition(position, reward, torch.zeros_like(at_goal))
+        return StepResult(position, reward, torch.zeros_like(at_goal))
 
     def observe(self, state: torch.Tensor, tasks: TaskBatch) -> torch.Tensor:
         return state.to(torch.float32)

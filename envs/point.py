@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.analytic import AnalyticDynamics, AnalyticEnv, Transition
+from metarl.analytic import AnalyticDynamics, AnalyticEnv, StepResult
 from metarl.tasks import TaskBatch
 
 MAX_DISPLACEMENT = 0.1
@@ -36,7 +36,7 @@ class PointDynamics(AnalyticDynamics):
         goal = tasks["goal"]
         return torch.zeros(goal.shape[0], 2, dtype=torch.float32, device=goal.device)
 
-    def step(self, state: torch.Tensor, action: torch.Tensor, tasks: TaskBatch, generator: torch.Generator) -> Transition:
+    def step(self, state: torch.Tensor, action: torch.Tensor, tasks: TaskBatch, generator: torch.Generator) -> StepResult:
         position = state + action.clamp(-MAX_DISPLACEMENT, MAX_DISPLACEMENT)
         offset = position - tasks["goal"]
         distance = torch.linalg.vector_norm(offset, dim=-1)
@@ -48,7 +48,7 @@ class PointDynamics(AnalyticDynamics):
             terminated = torch.zeros_like(distance, dtype=torch.bool)
         else:
             terminated = (offset.abs() < self.success_tolerance).all(dim=-1)
-        return Transition(position, reward, terminated)
+        return StepResult(position, reward, terminated)
 
     def observe(self, state: torch.Tensor, tasks: TaskBatch) -> torch.Tensor:
         return state.clone()

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.analytic import AnalyticDynamics, AnalyticEnv, Transition, rand_like
+from metarl.analytic import AnalyticDynamics, AnalyticEnv, StepResult, rand_like
 from metarl.tasks import Task, TaskBatch
 
 SIMPLEX_TOLERANCE = 1e-4
@@ -27,14 +27,14 @@ class TabularMDPDynamics(AnalyticDynamics):
         means = tasks["reward_means"]
         return torch.zeros(means.shape[0], dtype=torch.int64, device=means.device)
 
-    def step(self, state: torch.Tensor, action: torch.Tensor, tasks: TaskBatch, generator: torch.Generator) -> Transition:
+    def step(self, state: torch.Tensor, action: torch.Tensor, tasks: TaskBatch, generator: torch.Generator) -> StepResult:
         mean = tasks["reward_means"][torch.arange(state.shape[0], device=state.device), state, action]
         reward = mean + rand_like(mean, generator, normal=True)
         probs = tasks["transitions"][torch.arange(state.shape[0], device=state.device), state, action]
         # Inverse-CDF sampling: one uniform per env, vectorized over the batch.
         u = rand_like(probs[:, :1], generator)
         next_state = (probs.cumsum(dim=-1) < u).sum(dim=-1).clamp(max=self.num_states - 1)
-        return Transition(next_state, reward, torch.zeros_like(reward, dtype=torch.bool))
+        return StepResult(next_state, reward, torch.zeros_like(reward, dtype=torch.bool))
 
     def observe(self, state: torch.Tensor, tasks: TaskBatch) -> torch.Tensor:
         return torch.nn.functional.one_hot(state, self.num_states).to(torch.float32)

@@ -19,7 +19,7 @@ from .meta_env import MetaEnv
 from .tasks import Task, TaskBatch, tasks_to_tensors
 
 
-class Transition(NamedTuple):
+class StepResult(NamedTuple):
     """Result of one batched step: next state, reward ``(n,)`` and termination flags ``(n,)``."""
 
     state: torch.Tensor
@@ -38,7 +38,7 @@ class AnalyticDynamics(ABC):
         """States at the start of an episode, one per task."""
 
     @abstractmethod
-    def step(self, state: torch.Tensor, action: torch.Tensor, tasks: TaskBatch, generator: torch.Generator) -> Transition:
+    def step(self, state: torch.Tensor, action: torch.Tensor, tasks: TaskBatch, generator: torch.Generator) -> StepResult:
         """Advance every sub-environment by one step."""
 
     @abstractmethod

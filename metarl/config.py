@@ -1,0 +1,478 @@
+"""Typed run configs: dataclass schemas loaded from YAML, strictly validated, with overrides.
+
+A run config file looks like this (every section but ``agent`` and ``env.id`` has defaults)::
+
+    agent: pearl                  # a name registered with register_agent_config
+    env:
+      id: metarl/PointRobot-v0
+      kwargs: {}                  # passed to gymnasium.make / make_vec
+    seed: 0
+    device: auto                  # auto | cpu | cuda | cuda:N
+    train:
+      total_steps: 1000000
+      log_every: 1000
+      checkpoint_every: 50000
+      keep_checkpoints: 3         # older checkpoints are deleted
+    eval:
+      episodes: 3                 # K consecutive episodes per held-out task
+      split: test                 # train | test | ood
+      every_steps: null           # null: only at the end of training
+    pearl:                        # the agent's own section, named after the agent
+      lr: 3.0e-4
+
+The agent's section is the agent's own dataclass (``RunConfig.agent_config`` in code), chosen
+by the ``agent`` name, so an agent declares its hyperparameters once, with types and defaults::
+
+    @dataclass
+    class PEARLConfig:
+        lr: float = 3e-4
+        latent_dim: int = 5
+
+        def __post_init__(self):
+            check(self.lr > 0, "lr", self.lr, "> 0")
+
+    register_agent_config("pearl", PEARLConfig)
+
+Loading is strict: an unknown key, a value of the wrong type or an impossible value raises
+:class:`ConfigError` naming the dotted key, the value given and what is allowed. Impossible
+values are caught by the dataclasses' own ``__post_init__`` (see :func:`check`), so a config
+built in code is held to the same rules as one read from a file.
+
+Overrides are ``key=value`` strings with dotted keys (``pearl.lr=1e-3``, ``env.id=metarl/AntDir-v0``,
+``train.total_steps=5000``); the value is read as YAML (``[1, 2]`` is a list, ``null`` is None).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .files import atomic_write
+
+if typing.TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "ConfigError",
+    "FieldError",
+    "EnvConfig",
+    "EvalConfig",
+    "RunConfig",
+    "TrainConfig",
+    "agent_config_type",
+    "atomic_write",
+    "check",
+    "config_diff",
+    "config_to_dict",
+    "from_dict",
+    "load_config",
+    "register_agent_config",
+    "registered_agent_configs",
+    "resolve_device",
+    "save_config",
+]
+
+
+class ConfigError(ValueError):
+    """A config that cannot be run: unknown key, wrong type or impossible value."""
+
+
+class FieldError(ValueError):
+    """An impossible field value, raised by :func:`check` inside a dataclass's ``__post_init__``.
+
+    The loader prefixes ``key`` with the dotted path of the dataclass in the config.
+    """
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"{key}={value!r} is not allowed; allowed: {allowed}")
+
+
+def check(condition: bool, key: str, value: Any, allowed: str) -> None:
+    """Raise :class:`FieldError` naming ``key``, ``value`` and ``allowed`` unless ``condition``.
+
+    Meant for ``__post_init__``: ``check(self.lr > 0, "lr", self.lr, "> 0")``.
+    """
+    if not condition:
+        raise FieldError(key, value, allowed)
+
+
+# --- the common part of every run -------------------------------------------------------------
+
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+@dataclass
+class EnvConfig:
+    """The task-distributed environment: a registered gymnasium id and its keyword arguments."""
+
+    id: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        check(bool(self.id), "id", self.id, "a registered environment id, e.g. 'metarl/PointRobot-v0'")
+
+
+@dataclass
+class TrainConfig:
+    """Length of training and how often to log and checkpoint, in environment steps."""
+
+    total_steps: int = 1_000_000
+    log_every: int = 1_000
+    checkpoint_every: int = 50_000
+    keep_checkpoints: int = 3
+
+    def __post_init__(self):
+        for name in ("total_steps", "log_every", "checkpoint_every", "keep_checkpoints"):
+            check(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+
+
+@dataclass
+class EvalConfig:
+    """The adaptation-curve evaluation: K consecutive episodes on each task of a split."""
+
+    episodes: int = 3
+    split: Literal["train", "test", "ood"] = "test"
+    every_steps: int | None = None  # None: evaluate once, at the end of training
+
+    def __post_init__(self):
+        check(self.episodes >= 1, "episodes", self.episodes, "an integer >= 1")
+        every = self.every_steps
+        check(every is None or every >= 1, "every_steps", every, "null or an integer >= 1")
+
+
+@dataclass
+class RunConfig:
+    """A whole run: the common part plus the agent's own config (``agent_config``).
+
+    In YAML, ``agent_config`` is the section named after the agent (e.g. ``pearl:``).
+    """
+
+    agent: str
+    env: EnvConfig
+    agent_config: Any
+    seed: int = 0
+    device: str = "auto"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self):
+        check(self.seed >= 0, "seed", self.seed, "an integer >= 0")
+        check(bool(_DEVICE_PATTERN.match(self.device)), "device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
+        expected = agent_config_type(self.agent)
+        if not isinstance(self.agent_config, expected):
+            raise ConfigError(
+                f"agent_config for agent {self.agent!r} must be a {expected.__name__}, "
+                f"got {type(self.agent_config).__name__}"
+            )
+
+
+def resolve_device(device: str) -> torch.device:
+    """The torch device for a config's ``device``: ``auto`` is CUDA when present, else CPU."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} but CUDA is not available here; allowed: 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+# --- agent config registry ---------------------------------------------------------------------
+
+_AGENT_CONFIGS: dict[str, type] = {}
+
+
+def register_agent_config(name: str, config_type: type) -> None:
+    """Make ``agent: <name>`` in a config file select the dataclass ``config_type``."""
+    if not dataclasses.is_dataclass(config_type) or not isinstance(config_type, type):
+        raise TypeError(f"config_type for agent {name!r} must be a dataclass type, got {config_type!r}")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        # The name is a YAML section and the first part of override keys such as `pearl.lr`.
+        raise ValueError(f"agent name {name!r} must be made of letters, digits, '_' and '-'")
+    if name in (f.name for f in dataclasses.fields(RunConfig)):
+        raise ValueError(f"agent name {name!r} clashes with the run config section {name!r}; choose another")
+    previous = _AGENT_CONFIGS.get(name)
+    if previous is not None and previous is not config_type:
+        raise ValueError(f"agent {name!r} already has config {previous.__qualname__}; choose another name")
+    _AGENT_CONFIGS[name] = config_type
+
+
+def registered_agent_configs() -> dict[str, type]:
+    """Agent names and their config dataclasses."""
+    return dict(_AGENT_CONFIGS)
+
+
+def agent_config_type(name: str) -> type:
+    """The config dataclass registered for agent ``name``."""
+    if name not in _AGENT_CONFIGS:
+        # The built-in agents register their configs when metarl.agents is imported, as the
+        # built-in envs do with gymnasium; importing here keeps `agent: pearl` working from the CLI.
+        import metarl.agents  # noqa: F401
+
+    if name not in _AGENT_CONFIGS:
+        raise ConfigError(f"agent={name!r} is not a registered agent{_suggest(name, _AGENT_CONFIGS)}")
+    return _AGENT_CONFIGS[name]
+
+
+# --- dict -> dataclass, strictly ---------------------------------------------------------------
+
+
+def _suggest(key: str, allowed: typing.Iterable[str], path: str = "") -> str:
+    """' (did you mean 'path.x'?); allowed: a, b, x' for an error message."""
+    allowed = sorted(allowed)
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f" (did you mean {_join(path, close[0])!r}?)" if close else ""
+    return f"{hint}; allowed: {', '.join(allowed) or '(none)'}"
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _type_name(tp: Any) -> str:
+    """A readable name for a type annotation, e.g. ``int | None`` or ``one of 'a', 'b'``."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return "any value"
+    if tp is type(None):
+        return "None"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is not None:
+        return f"{origin.__name__}[{', '.join('...' if a is Ellipsis else _type_name(a) for a in args)}]"
+    if dataclasses.is_dataclass(tp):
+        return f"a mapping ({tp.__name__})"
+    return getattr(tp, "__name__", repr(tp))
+
+
+def _wrong_type(path: str, value: Any, tp: Any) -> ConfigError:
+    return ConfigError(f"{path}={value!r} has the wrong type ({type(value).__name__}); expected {_type_name(tp)}")
+
+
+def _convert(value: Any, tp: Any, path: str) -> Any:
+    """``value`` (parsed YAML) checked against the annotation ``tp``; dataclasses are built."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise _wrong_type(path, value, tp)
+        return _build(tp, value, path)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for option in args:
+            if option is type(None):
+                continue
+            try:
+                return _convert(value, option, path)
+            except ConfigError:
+                pass
+        raise _wrong_type(path, value, tp)
+    if origin is Literal:
+        # `type(a) is type(value)` keeps True from matching a Literal[1] and 1 a Literal[True].
+        if not any(value == a and type(value) is type(a) for a in args):
+            raise ConfigError(f"{path}={value!r} is not allowed; allowed: {', '.join(repr(a) for a in args)}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _wrong_type(path, value, tp)
+        return value
+    if tp is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _wrong_type(path, value, tp)
+        return value
+    if tp is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise _wrong_type(path, value, tp)
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _wrong_type(path, value, tp)
+        return value
+    if tp is list or origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise _wrong_type(path, value, tp)
+        item = args[0] if args else Any
+        return [_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+    if tp is tuple or origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise _wrong_type(path, value, tp)
+        if not args or (len(args) == 2 and args[1] is Ellipsis):
+            item = args[0] if args else Any
+            return tuple(_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{path}={value!r} has {len(value)} items; expected {len(args)} ({_type_name(tp)})")
+        return tuple(_convert(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if tp is dict or origin is dict:
+        if not isinstance(value, Mapping):
+            raise _wrong_type(path, value, tp)
+        key_tp, val_tp = args if args else (Any, Any)
+        return {_convert(k, key_tp, path): _convert(v, val_tp, _join(path, str(k))) for k, v in value.items()}
+    raise TypeError(f"config field {path} has the annotation {tp!r}, which configs do not support")
+
+
+def _build(cls: type, data: Mapping[str, Any], path: str, extra: Mapping[str, Any] | None = None) -> Any:
+    """An instance of dataclass ``cls`` from ``data``; ``extra`` holds fields already built."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    extra = dict(extra or {})
+    allowed = [name for name in fields if name not in extra]
+    kwargs = dict(extra)
+    for key, value in data.items():
+        if key not in allowed:
+            raise ConfigError(f"unknown key {_join(path, str(key))!r}{_suggest(str(key), allowed, path)}")
+        kwargs[key] = _convert(value, hints[key], _join(path, key))
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"missing required key {_join(path, missing[0])!r} ({_type_name(hints[missing[0]])})")
+    try:
+        return cls(**kwargs)
+    except FieldError as e:
+        raise ConfigError(f"{_join(path, e.key)}={e.value!r} is not allowed; allowed: {e.allowed}") from None
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise ConfigError(f"{path or 'config'}: {e}") from None
+
+
+def from_dict(data: Mapping[str, Any]) -> RunConfig:
+    """A validated :class:`RunConfig` from a mapping shaped like the YAML file."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a config must be a mapping of keys to values, got {type(data).__name__}")
+    if "agent" not in data:
+        registered = ", ".join(sorted(_AGENT_CONFIGS)) or "(none)"
+        raise ConfigError(f"missing required key 'agent'; registered agents: {registered}")
+    agent = data["agent"]
+    if not isinstance(agent, str):
+        raise _wrong_type("agent", agent, str)
+    agent_type = agent_config_type(agent)
+    # The agent's section is named after the agent, so the allowed top-level keys depend on it.
+    allowed = [f.name for f in dataclasses.fields(RunConfig) if f.name != "agent_config"] + [agent]
+    for key in data:
+        if key not in allowed:
+            raise ConfigError(f"unknown key {str(key)!r}{_suggest(str(key), allowed)}")
+    common = {k: v for k, v in data.items() if k != agent}
+    agent_config = _convert({} if data.get(agent) is None else data[agent], agent_type, agent)
+    return _build(RunConfig, common, "", extra={"agent_config": agent_config})
+
+
+# --- YAML in and out ---------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 safe loader that also reads ``1e-3`` as a float (plain PyYAML reads a string)."""
+
+
+class _Dumper(yaml.SafeDumper):
+    """Safe dumper that quotes strings such as ``"1e-3"``, which :class:`_Loader` reads as floats."""
+
+
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+for _cls in (_Loader, _Dumper):
+    _cls.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+
+def _read_yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where} is not valid YAML: {e}") from None
+
+
+def _apply_override(data: dict[str, Any], override: str) -> None:
+    """Set the dotted key of a ``key=value`` override in the raw config mapping."""
+    key, sep, text = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {override!r} is not of the form key=value (e.g. seed=3 or pearl.lr=1e-3)")
+    parts = key.strip().split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if child is None:  # an empty YAML section, e.g. `pearl:` with nothing under it
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {override!r}: {'.'.join(parts[: i + 1])} is a value, not a section")
+        node = child
+    node[parts[-1]] = _read_yaml(text, f"the value of override {override!r}")
+
+
+def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> RunConfig:
+    """Read, override and validate a YAML run config; every problem is a :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {e.strerror}") from None
+    data = _read_yaml(text, f"config file {str(path)!r}")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of keys to values, got {type(data).__name__}")
+    for override in overrides:
+        _apply_override(data, override)
+    try:
+        return from_dict(data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses and tuples as dicts and lists, so YAML and JSON can write them."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
+    """The config as plain data shaped like the YAML file (``from_dict`` inverts it)."""
+    data = _plain(cfg)
+    data[cfg.agent] = data.pop("agent_config")
+    return data
+
+
+def config_diff(a: Mapping[str, Any], b: Mapping[str, Any], path: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts, as ``key: a -> b`` lines."""
+    diffs = []
+    for key in sorted(set(a) | set(b), key=str):
+        dotted = _join(path, str(key))
+        va, vb = a.get(key, "<absent>"), b.get(key, "<absent>")
+        if isinstance(va, Mapping) and isinstance(vb, Mapping):
+            diffs += config_diff(va, vb, dotted)
+        elif va != vb:
+            diffs.append(f"{dotted}: {va!r} -> {vb!r}")
+    return diffs
+
+
+def save_config(cfg: RunConfig, path: str | os.PathLike) -> None:
+    """Write the resolved config as YAML, atomically; :func:`load_config` reads it back equal."""
+    text = yaml.dump(config_to_dict(cfg), Dumper=_Dumper, sort_keys=False, default_flow_style=None)
+    atomic_write(path, lambda f: f.write(text.encode()))
