@@ -1,7 +1,15 @@
-"""Meta-RL agents (PEARL, VariBAD, RL^2, MAML, CAVIA, oracles), imported as ``metarl.agents``."""
+"""Meta-RL agents, imported as ``metarl.agents``; importing it registers them with ``metarl train``."""
 
 if __name__ != "metarl.agents":
     raise ImportError(
         f"this folder is the package metarl.agents and was imported as {__name__!r}; "
         "install metarl (pip install -e .) and import metarl.agents"
     )
+
+from metarl.train import register_agent
+
+from .pearl import PEARLConfig, make_pearl_trainer
+
+register_agent("pearl", PEARLConfig, make_pearl_trainer)
+
+__all__ = ["PEARLConfig"]

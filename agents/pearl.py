@@ -35,6 +35,7 @@ from torch import Tensor
 
 from metarl.agent import Transition
 from metarl.buffers import MultiTaskReplay
+from metarl.config import RunConfig, check
 from metarl.tasks import Task
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
@@ -75,15 +76,13 @@ class PEARLConfig:
                     "context_batch_size", "tasks_per_iteration", "envs_per_task", "updates_per_iteration",
                     "replay_capacity", "policy_lr", "qf_lr", "vf_lr", "context_lr", "reward_scale")  # fmt: skip
         for name in positive:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"pearl.{name} must be > 0, got {getattr(self, name)!r}")
+            check(getattr(self, name) > 0, name, getattr(self, name), "> 0")
         for name in ("initial_steps", "prior_steps", "posterior_steps", "extra_posterior_steps", "kl_lambda"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"pearl.{name} must be >= 0, got {getattr(self, name)!r}")
-        if not 0 <= self.discount <= 1 or not 0 < self.tau <= 1:
-            raise ValueError(f"pearl.discount must be in [0, 1] and pearl.tau in (0, 1], got {self.discount}, {self.tau}")
-        if self.prior_steps + self.posterior_steps == 0:
-            raise ValueError("pearl.prior_steps + pearl.posterior_steps must be > 0: the encoder needs context")
+            check(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
+        check(0 <= self.discount <= 1, "discount", self.discount, "[0, 1]")
+        check(0 < self.tau <= 1, "tau", self.tau, "(0, 1]")
+        check(self.prior_steps + self.posterior_steps > 0, "prior_steps", self.prior_steps,
+              "> 0 when posterior_steps is 0: the encoder needs context")  # fmt: skip
 
 
 # ----- networks ----------------------------------------------------------------------------------
@@ -251,6 +250,7 @@ class PEARLLearner:
         self.encoder_replay = MultiTaskReplay(n, cfg.replay_capacity, obs_dim, a.action_dim, device)
         self.env_steps = 0
         self.updates = 0
+        self.iterations = 0
         self.episode_returns: list[float] = []
         self._running_return = torch.zeros(env.num_envs, device=device)
 
@@ -321,6 +321,15 @@ class PEARLLearner:
         if cfg.extra_posterior_steps > 0:
             self.collect(ids, cfg.extra_posterior_steps, "posterior", to_encoder=False)
 
+    def train_iteration(self) -> dict[str, float]:
+        """One PEARL iteration: collection on sampled training tasks, then the meta-updates."""
+        self.collect_iteration(first=self.iterations == 0)
+        metrics: dict[str, float] = {}
+        for _ in range(self.cfg.updates_per_iteration):
+            metrics = self.update()
+        self.iterations += 1
+        return metrics
+
     # ----- updates ---------------------------------------------------------------------------------
     def update(self) -> dict[str, float]:
         """One meta-gradient step on a meta-batch of training tasks (oyster's ``_take_step``)."""
@@ -385,6 +394,8 @@ class PEARLLearner:
             "generators": {"agent": self.agent.generator.get_state(), "learner": self.generator.get_state()},
             "env_steps": self.env_steps,
             "updates": self.updates,
+            "iterations": self.iterations,
+            "episode_returns": self.episode_returns[-1000:],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -396,4 +407,20 @@ class PEARLLearner:
         self.encoder_replay.load_state_dict(state["encoder_replay"])
         self.agent.generator.set_state(state["generators"]["agent"])
         self.generator.set_state(state["generators"]["learner"])
-        self.env_steps, self.updates = state["env_steps"], state["updates"]
+        self.env_steps, self.updates, self.iterations = state["env_steps"], state["updates"], state["iterations"]
+        self.episode_returns = list(state["episode_returns"])
+
+
+def make_pearl_trainer(cfg: RunConfig, device: torch.device) -> PEARLLearner:
+    """PEARL on ``cfg.env``: a batched env with one sub-env group per task collected together."""
+    pearl: PEARLConfig = cfg.agent_config
+    env = gym.make_vec(
+        cfg.env.id,
+        num_envs=pearl.tasks_per_iteration * pearl.envs_per_task,
+        vectorization_mode="vector_entry_point",
+        device=device,
+        **cfg.env.kwargs,
+    )
+    if not isinstance(env.single_action_space, gym.spaces.Box):
+        raise ValueError(f"PEARL needs a continuous (Box) action space; {cfg.env.id} has {env.single_action_space}")
+    return PEARLLearner(pearl, env, env.task_set("train"), device, cfg.seed)

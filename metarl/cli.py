@@ -7,13 +7,16 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from .bench import DEFAULT_ASYNC_ENVS, format_bench, run_bench
+from .evaluation import AdaptationResult, load_adaptation
 from .registry import registered_families
+from .runs import CheckpointError
 from .tasks import Task, describe_space
 
 
@@ -106,6 +109,61 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_summary(result: AdaptationResult, run_dir: Path) -> None:
+    rows = [[str(e.episode), f"{e.mean:.3f}", f"[{e.ci_low:.3f}, {e.ci_high:.3f}]", str(e.n)] for e in result.summary()]
+    print(f"{result.agent} on {result.env_id} ({result.split} tasks): return per episode of experience")
+    print(format_table(["episode", "mean return", "95% CI", "tasks"], rows))
+    print(f"written to {run_dir / 'eval'}")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .runs import make_run_dir, resume_run
+    from .train import train
+
+    if args.resume:
+        if args.config or args.overrides or args.run_dir:
+            raise ValueError("--resume RUN_DIR takes no CONFIG, overrides or --run-dir: the run's config.yaml is used")
+        cfg, _ = resume_run(args.resume)
+        run_dir = Path(args.resume)
+    else:
+        if not args.config:
+            raise ValueError("give a CONFIG file (e.g. configs/pearl/point_robot.yaml) or --resume RUN_DIR")
+        cfg = load_config(args.config, args.overrides)
+        run_dir = make_run_dir(cfg, args.run_dir)
+    print(f"run directory: {run_dir}")
+    trainer = train(cfg, run_dir, resume=bool(args.resume))
+    _print_summary(load_adaptation(run_dir), run_dir)
+    print(f"trained {trainer.env_steps} env steps")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .logger import Logger
+    from .runs import load_checkpoint
+    from .train import evaluate_run, make_trainer
+    from .vector import resolve_device
+
+    run_dir = Path(args.run_dir)
+    cfg = load_config(run_dir / "config.yaml")
+    trainer = make_trainer(cfg, resolve_device(cfg.device))
+    checkpoint = load_checkpoint(args.checkpoint or run_dir, cfg)
+    trainer.load_state_dict(checkpoint["state"]["trainer"])
+    overrides = {"split": args.tasks} | ({"episodes": args.episodes} if args.episodes else {})
+    with Logger(run_dir) as logger:
+        result = evaluate_run(cfg, trainer, run_dir, logger, **overrides)
+    _print_summary(result, run_dir)
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from .plotting import plot_adaptation_curves
+
+    print(f"wrote {plot_adaptation_curves(args.runs, args.out)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``metarl`` command."""
     parser = argparse.ArgumentParser(
@@ -139,6 +197,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--async-envs", type=int, default=DEFAULT_ASYNC_ENVS, help="processes of AsyncVectorEnv")
     p.add_argument("--max-seconds", type=float, default=10.0, help="time cap per measurement (default: 10)")
     p.set_defaults(func=_cmd_bench)
+    p = sub.add_parser("train", parents=[plugins], help="train an agent from a YAML config")
+    p.add_argument("config", nargs="?", help="YAML config, e.g. configs/pearl/point_robot.yaml")
+    p.add_argument("overrides", nargs="*", help="key=value overrides with dotted keys, e.g. pearl.kl_lambda=1.0")
+    p.add_argument("--run-dir", default=None, help="run directory (default: runs/<agent>-<env>-<time>-s<seed>)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue RUN_DIR from its last checkpoint")
+    p.set_defaults(func=_cmd_train)
+    p = sub.add_parser("evaluate", parents=[plugins], help="adaptation curve of a trained run on held-out tasks")
+    p.add_argument("run_dir", help="a run directory made by metarl train")
+    p.add_argument("--tasks", default="test", choices=["test", "train", "ood"], help="task set (default: test)")
+    p.add_argument("--episodes", type=int, default=None, help="episodes per task, K (default: the config's)")
+    p.add_argument("--checkpoint", default=None, help="checkpoint file (default: the run's latest)")
+    p.set_defaults(func=_cmd_evaluate)
+    p = sub.add_parser("plot", help="overlay the adaptation curves of several runs")
+    p.add_argument("runs", nargs="+", help="run directories (or their eval/adaptation.json)")
+    p.add_argument("--out", required=True, help="output PNG file")
+    p.set_defaults(func=_cmd_plot)
     return parser
 
 
@@ -151,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for module in args.imports:
             importlib.import_module(module)
         return args.func(args)
-    except ValueError as err:
+    except (ValueError, FileNotFoundError, FileExistsError, CheckpointError) as err:
         print(f"metarl {args.command}: error: {err}", file=sys.stderr)
         return 2
 

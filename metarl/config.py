@@ -78,7 +78,6 @@ __all__ = [
     "load_config",
     "register_agent_config",
     "registered_agent_configs",
-    "resolve_device",
     "save_config",
 ]
 
@@ -175,17 +174,6 @@ class RunConfig:
                 f"agent_config for agent {self.agent!r} must be a {expected.__name__}, "
                 f"got {type(self.agent_config).__name__}"
             )
-
-
-def resolve_device(device: str) -> torch.device:
-    """The torch device for a config's ``device``: ``auto`` is CUDA when present, else CPU."""
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={device!r} but CUDA is not available here; allowed: 'auto' or 'cpu'")
-    return torch.device(device)
 
 
 # --- agent config registry ---------------------------------------------------------------------

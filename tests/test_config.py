@@ -19,7 +19,6 @@ from metarl.config import (
     load_config,
     register_agent_config,
     registered_agent_configs,
-    resolve_device,
     save_config,
 )
 
@@ -277,12 +276,3 @@ def test_register_agent_config_rejects_bad_registrations():
         register_agent_config("toy", NetConfig)
     register_agent_config("toy", ToyConfig)  # registering the same type again is harmless
     assert registered_agent_configs()["toy"] is ToyConfig
-
-
-def test_resolve_device():
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert resolve_device("auto").type == expected
-    assert resolve_device("cpu") == torch.device("cpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(ConfigError, match="CUDA is not available"):
-            resolve_device("cuda:0")

@@ -1,0 +1,122 @@
+"""``metarl train``: the training loop every agent shares (runs, logging, checkpoints, evaluation).
+
+An agent plugs in with ``register_agent(name, config_type, make_trainer)``. ``make_trainer(cfg,
+device)`` returns a ``Trainer``: it advances training by one iteration at a time, exposes the
+adapting ``agent`` for evaluation and round-trips its whole state through ``state_dict``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from .agent import Agent
+from .config import RunConfig, register_agent_config
+from .evaluation import AdaptationResult, evaluate_adaptation, write_adaptation
+from .logger import Logger, Progress
+from .runs import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .vector import resolve_device
+
+
+class Trainer(Protocol):
+    """What the shared loop needs from an agent's training code."""
+
+    agent: Agent
+    env_steps: int
+    episode_returns: list[float]
+
+    def train_iteration(self) -> dict[str, float]:
+        """Collect data and update; returns metrics keyed by TensorBoard tag."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training (tensors and plain values only)."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict`` output."""
+
+
+TrainerFactory = Callable[[RunConfig, torch.device], Trainer]
+_TRAINERS: dict[str, TrainerFactory] = {}
+
+
+def register_agent(name: str, config_type: type, make_trainer: TrainerFactory) -> None:
+    """Make agent ``name`` trainable with ``metarl train``: its config section is ``config_type``."""
+    register_agent_config(name, config_type)
+    _TRAINERS[name] = make_trainer
+
+
+def make_trainer(cfg: RunConfig, device: torch.device) -> Trainer:
+    """The trainer of ``cfg.agent`` (agents register when ``metarl.agents`` is imported)."""
+    if cfg.agent not in _TRAINERS:
+        import metarl.agents  # noqa: F401  (registers the built-in agents)
+    if cfg.agent not in _TRAINERS:
+        raise ValueError(f"agent {cfg.agent!r} is not registered; registered: {sorted(_TRAINERS)}")
+    return _TRAINERS[cfg.agent](cfg, device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (the envs and agents seed their own generators from ``seed``)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def evaluate_run(cfg: RunConfig, trainer: Trainer, run_dir: Path, logger: Logger | None, **overrides: Any) -> AdaptationResult:
+    """The adaptation curve of ``trainer.agent`` on the held-out tasks, written into ``run_dir``."""
+    result = evaluate_adaptation(
+        trainer.agent,
+        cfg.env.id,
+        split=overrides.get("split", cfg.eval.split),
+        episodes=overrides.get("episodes", cfg.eval.episodes),
+        seed=cfg.seed,
+        device=str(resolve_device(cfg.device)),
+        env_kwargs=cfg.env.kwargs,
+    )
+    write_adaptation(result, run_dir, writer=logger.writer if logger else None, step=trainer.env_steps)
+    return result
+
+
+def train(cfg: RunConfig, run_dir: Path, resume: bool = False) -> Trainer:
+    """Train ``cfg`` in ``run_dir`` (continuing from its last checkpoint when ``resume``)."""
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    trainer = make_trainer(cfg, device)
+    resume_step = None
+    if resume:
+        checkpoint = load_checkpoint(run_dir, cfg)
+        trainer.load_state_dict(checkpoint["state"]["trainer"])
+        set_rng_state(checkpoint["state"]["rng"])
+        resume_step = checkpoint["step"]
+    with Logger(run_dir, resume_step=resume_step) as logger, Progress(cfg.train.total_steps, initial=trainer.env_steps) as progress:
+        next_log = trainer.env_steps + cfg.train.log_every
+        next_checkpoint = trainer.env_steps + cfg.train.checkpoint_every
+        every = cfg.eval.every_steps
+        next_eval = trainer.env_steps + every if every else None
+        start, start_steps, seen = time.perf_counter(), trainer.env_steps, len(trainer.episode_returns)
+        while trainer.env_steps < cfg.train.total_steps:
+            metrics = trainer.train_iteration()
+            step = trainer.env_steps
+            new_returns = trainer.episode_returns[seen:]
+            seen = len(trainer.episode_returns)
+            if step >= next_log:
+                logger.scalars(metrics, step)
+                if new_returns:
+                    logger.scalar("charts/episodic_return", float(np.mean(new_returns)), step)
+                logger.scalar("perf/steps_per_second", (step - start_steps) / (time.perf_counter() - start), step)
+                next_log = step + cfg.train.log_every
+            progress.update(step, **({"ret": float(np.mean(new_returns))} if new_returns else {}))
+            if step >= next_checkpoint:
+                save_checkpoint(run_dir, {"trainer": trainer.state_dict(), "rng": rng_state()}, step, cfg)
+                next_checkpoint = step + cfg.train.checkpoint_every
+            if next_eval is not None and step >= next_eval:
+                evaluate_run(cfg, trainer, run_dir, logger)
+                next_eval = step + every
+        save_checkpoint(run_dir, {"trainer": trainer.state_dict(), "rng": rng_state()}, trainer.env_steps, cfg)
+        evaluate_run(cfg, trainer, run_dir, logger)
+    return trainer
