@@ -12,8 +12,8 @@ the reference implementation (katerakelly/oyster) in every algorithmic detail:
 - the encoder's context is sampled from recently collected data: its buffer for a task is emptied
   before each collection on that task, and only prior (and posterior) steps enter it, not the
   extra posterior steps used for RL alone;
-- meta-test posterior sampling: the first episode acts with z from the prior, each later episode
-  with z sampled from the posterior of all context gathered on the task so far.
+- meta-test posterior sampling: the first episode (``exploration_episodes``) acts with z from the
+  prior, each later episode with z sampled from the posterior of all context gathered so far.
 
 Everything is batched over tasks on the configured device: data collection steps all sampled
 tasks' sub-envs together, and an update processes the whole meta-batch of tasks at once.
@@ -68,13 +68,14 @@ class PEARLConfig:
     updates_per_iteration: int = 2000
     replay_capacity: int = 1_000_000
     use_next_obs_in_context: bool = False
+    exploration_episodes: int = 1
     policy_mean_reg: float = 1e-3
     policy_std_reg: float = 1e-3
 
     def __post_init__(self) -> None:
         positive = ("latent_dim", "hidden_size", "encoder_hidden_size", "meta_batch", "batch_size",
                     "context_batch_size", "tasks_per_iteration", "envs_per_task", "updates_per_iteration",
-                    "replay_capacity", "policy_lr", "qf_lr", "vf_lr", "context_lr", "reward_scale")  # fmt: skip
+                    "replay_capacity", "exploration_episodes", "policy_lr", "qf_lr", "vf_lr", "context_lr", "reward_scale")  # fmt: skip
         for name in positive:
             check(getattr(self, name) > 0, name, getattr(self, name), "> 0")
         for name in ("initial_steps", "prior_steps", "posterior_steps", "extra_posterior_steps", "kl_lambda"):
@@ -151,6 +152,7 @@ class PEARLState:
     z: Tensor
     context: list[Tensor] = field(default_factory=list)
     mask: list[Tensor] = field(default_factory=list)
+    episodes: int = 0
 
 
 class PEARLAgent(nn.Module):
@@ -221,8 +223,11 @@ class PEARLAgent(nn.Module):
 
     @torch.no_grad()
     def end_episode(self, state: PEARLState) -> PEARLState:
-        """Posterior sampling: z for the next episode from q(z | all context so far)."""
-        if state.context:
+        """Posterior sampling: z for the next episode from q(z | all context so far), once
+        ``exploration_episodes`` episodes have been played with the prior z (oyster's
+        ``num_exp_traj_eval``)."""
+        state.episodes += 1
+        if state.episodes >= self.cfg.exploration_episodes and state.context:
             mu, var = self.encoder.posterior(torch.stack(state.context, 1), torch.stack(state.mask, 1).float())
             state.z = self.sample_z(mu, var)
         return state

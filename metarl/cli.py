@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=None, help="episodes per task, K (default: the config's)")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default: the run's latest)")
     p.set_defaults(func=_cmd_evaluate)
-    p = sub.add_parser("plot", help="overlay the adaptation curves of several runs")
+    p = sub.add_parser("plot", parents=[plugins], help="overlay the adaptation curves of several runs")
     p.add_argument("runs", nargs="+", help="run directories (or their eval/adaptation.json)")
     p.add_argument("--out", required=True, help="output PNG file")
     p.set_defaults(func=_cmd_plot)

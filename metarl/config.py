@@ -60,7 +60,7 @@ import yaml
 from .files import atomic_write
 
 if typing.TYPE_CHECKING:
-    import torch
+    pass
 
 __all__ = [
     "ConfigError",

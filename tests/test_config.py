@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pytest
-import torch
 
 from metarl.config import (
     ConfigError,

@@ -1,0 +1,141 @@
+"""PEARL end to end: learning on the point robot, resume after an interruption, config errors."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from metarl.config import ConfigError, load_config
+from metarl.evaluation import evaluate_adaptation, load_adaptation
+from metarl.runs import checkpoint_paths, load_checkpoint, make_run_dir
+from metarl.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+POINT = ROOT / "configs" / "pearl" / "point_robot.yaml"
+TINY = [
+    "device=cpu", "pearl.hidden_size=32", "pearl.encoder_hidden_size=32", "pearl.meta_batch=4",
+    "pearl.batch_size=32", "pearl.context_batch_size=16", "pearl.initial_steps=20", "pearl.prior_steps=40",
+    "pearl.extra_posterior_steps=40", "pearl.updates_per_iteration=3", "pearl.replay_capacity=500",
+    "train.log_every=100", "eval.episodes=2",
+]  # fmt: skip
+
+
+def test_every_pearl_config_loads():
+    configs = sorted((ROOT / "configs" / "pearl").glob("*.yaml"))
+    assert len(configs) >= 9
+    for path in configs:
+        cfg = load_config(path)
+        assert cfg.agent == "pearl" and cfg.env.id.startswith("metarl/")
+
+
+@pytest.mark.parametrize(
+    "override, fragments",
+    [
+        ("pearl.kl_lambda=-1", ["pearl.kl_lambda", "-1", ">= 0"]),
+        ("pearl.lattent_dim=3", ["pearl.lattent_dim", "did you mean 'pearl.latent_dim'"]),
+        ("pearl.meta_batch=many", ["pearl.meta_batch", "many", "int"]),
+        ("eval.split=val", ["eval.split", "val"]),
+    ],
+)
+def test_config_errors_name_the_key_before_any_work(override, fragments, tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config(POINT, [override])
+    for fragment in fragments:
+        assert fragment in str(err.value)
+    out = subprocess.run(
+        [sys.executable, "-m", "metarl.cli", "train", str(POINT), override, "--run-dir", str(tmp_path / "run")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 2 and fragments[0] in out.stderr
+    assert not (tmp_path / "run").exists(), "a bad config must not create a run directory"
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_resume_after_interruption_continues_with_nothing_lost(tmp_path, monkeypatch):
+    """Kill training right after a checkpoint, resume: the finished run equals an uninterrupted one."""
+    cfg = load_config(POINT, [*TINY, "train.total_steps=5000", "train.checkpoint_every=2400"])
+    full = train(cfg, make_run_dir(cfg, tmp_path / "full"))
+
+    import metarl.train as training
+
+    original = training.save_checkpoint
+
+    def save_then_crash(*args, **kwargs):
+        original(*args, **kwargs)
+        raise Interrupted
+
+    run = make_run_dir(cfg, tmp_path / "crashed")
+    monkeypatch.setattr(training, "save_checkpoint", save_then_crash)
+    with pytest.raises(Interrupted):
+        train(cfg, run)
+    monkeypatch.setattr(training, "save_checkpoint", original)
+    (saved,) = checkpoint_paths(run)
+    step = load_checkpoint(saved)["step"]
+    assert 2400 <= step < 5000
+
+    resumed = train(cfg, run, resume=True)
+    assert (resumed.env_steps, resumed.updates, resumed.iterations) == (full.env_steps, full.updates, full.iterations)
+    for name in ("replay", "encoder_replay"):
+        a, b = getattr(resumed, name), getattr(full, name)
+        assert torch.equal(a.size, b.size)
+        for key in a.data:
+            assert torch.equal(a.data[key], b.data[key]), f"{name}.{key} differs after resume"
+    for (name, p), q in zip(resumed.agent.state_dict().items(), full.agent.state_dict().values()):
+        assert torch.allclose(p, q, atol=1e-6), f"{name} differs after resume"
+    assert load_adaptation(run).returns.shape == (30, 2)
+
+
+def test_train_cli_writes_a_complete_run_directory(tmp_path):
+    run = tmp_path / "run"
+    out = subprocess.run(
+        [sys.executable, "-m", "metarl.cli", "train", str(POINT), *TINY, "train.total_steps=2500", "--run-dir", str(run)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "episode" in out and "95% CI" in out
+    assert yaml.safe_load((run / "config.yaml").read_text())["pearl"]["hidden_size"] == 32
+    assert list(run.glob("events.out.tfevents.*")) and checkpoint_paths(run)
+    for name in ("adaptation.csv", "adaptation.json", "adaptation.png"):
+        assert (run / "eval" / name).stat().st_size > 0
+    out = subprocess.run(
+        [sys.executable, "-m", "metarl.cli", "evaluate", str(run), "--tasks", "ood", "--episodes", "3"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "(ood tasks)" in out and load_adaptation(run).returns.shape == (30, 3)
+    subprocess.run(
+        [sys.executable, "-m", "metarl.cli", "plot", str(run), str(run), "--out", str(tmp_path / "cmp.png")], check=True
+    )
+    assert (tmp_path / "cmp.png").stat().st_size > 0
+
+
+LEARN = [
+    "device=cpu", "seed=0", "pearl.hidden_size=128", "pearl.encoder_hidden_size=64", "pearl.meta_batch=16",
+    "pearl.batch_size=128", "pearl.context_batch_size=64", "pearl.tasks_per_iteration=10",
+    "pearl.initial_steps=200", "pearl.prior_steps=100", "pearl.extra_posterior_steps=100",
+    "pearl.updates_per_iteration=300", "pearl.replay_capacity=10000", "pearl.policy_lr=1e-3",
+    "pearl.qf_lr=1e-3", "pearl.vf_lr=1e-3", "pearl.context_lr=1e-3", "train.total_steps=60000",
+    "train.checkpoint_every=1000000", "eval.episodes=3",
+]  # fmt: skip
+
+
+def test_pearl_adapts_on_the_point_robot(tmp_path):
+    """After a short training run, posterior-sampled episodes beat the prior episode and a random policy."""
+    cfg = load_config(POINT, LEARN)
+    trainer = train(cfg, make_run_dir(cfg, tmp_path / "run"))
+    returns = load_adaptation(tmp_path / "run").returns  # (30 test tasks, 3 episodes)
+    from metarl.agent import RandomAgent
+
+    random_returns = evaluate_adaptation(
+        RandomAgent(trainer.env.single_action_space, seed=0), "metarl/PointRobot-v0", episodes=1
+    ).returns[:, 0]
+    prior, adapted = returns[:, 0], returns[:, 1:].mean(1)
+    gain = adapted - prior
+    # paired comparison over the 30 held-out tasks: the mean gain is clearly positive
+    assert gain.mean() > 1.0 and gain.mean() > 2 * gain.std(ddof=1) / np.sqrt(len(gain)), (prior.mean(), adapted.mean())
+    assert adapted.mean() > random_returns.mean() + 3.0
