@@ -74,25 +74,28 @@ def bench_gymnasium(env_id: str, num_envs: int, mode: str, steps: int, max_secon
     return BenchRow(f"gymnasium {'SyncVectorEnv' if mode == 'sync' else 'AsyncVectorEnv'}", num_envs, rate)
 
 
-def bench_raw_mujoco(env_id: str, num_envs: int, steps: int, max_seconds: float, num_threads: int = 0) -> BenchRow | None:
-    """The physics ceiling: ``mujoco.batch`` stepping the family's model under the same random
-    actions and nothing else (no observation, reward or tensors). ``None`` without a model."""
+def bench_raw_physics(env_id: str, num_envs: int, backend: str, device: str, steps: int, max_seconds: float) -> BenchRow | None:
+    """The physics ceiling: the backend's simulator stepping the family's model under the same
+    random actions and nothing else (no observation, reward, resets). ``None`` without a model."""
     family = gym.make(env_id).unwrapped
     if not hasattr(family, "model") or not hasattr(family, "frame_skip"):
         return None
-    from mujoco.batch import Batch
+    from metarl.envs.mujoco.vector import backend_class
 
-    batch = Batch(family.model, nsim=num_envs, nthread=num_threads)
-    ctrl = batch.bind("ctrl")
-    actions = random_actions(gym.vector.utils.batch_space(family.action_space, num_envs), 16)
+    sim = backend_class(backend)(family.model, num_envs, device=resolve_device(device) if backend == "warp" else "cpu")
+    ctrl = sim.data_field("ctrl")
+    space = gym.vector.utils.batch_space(family.action_space, num_envs)
+    actions = [torch.as_tensor(a).to(ctrl) for a in random_actions(space, 16)]
     counter = iter(range(1 << 62))
 
     def step() -> None:
-        ctrl[:] = actions[next(counter) % 16]
-        batch.step(nstep=family.frame_skip)
+        ctrl.copy_(actions[next(counter) % 16])
+        sim.step(family.frame_skip)
 
-    rate = timed_rate(step, num_envs, steps, max_seconds, lambda: None)
-    return BenchRow("raw mujoco.batch physics (ceiling)", num_envs, rate)
+    sync = torch.cuda.synchronize if sim.device.type == "cuda" else (lambda: None)
+    rate = timed_rate(step, num_envs, steps, max_seconds, sync)
+    name = "mujoco.batch" if backend == "mujoco" else f"MuJoCo Warp ({sim.device.type})"
+    return BenchRow(f"raw {name} physics (ceiling)", num_envs, rate)
 
 
 def run_bench(
@@ -108,10 +111,9 @@ def run_bench(
     rows = [bench_batched(env_id, num_envs, device, steps, max_seconds, **env_kwargs)]
     rows.append(bench_gymnasium(env_id, num_envs, "sync", steps, max_seconds))
     rows.append(bench_gymnasium(env_id, min(async_envs, num_envs), "async", steps, max_seconds))
-    if env_kwargs.get("backend", "mujoco") == "mujoco":
-        raw = bench_raw_mujoco(env_id, num_envs, steps, max_seconds)
-        if raw is not None:
-            rows.append(raw)
+    raw = bench_raw_physics(env_id, num_envs, env_kwargs.get("backend", "mujoco"), device, steps, max_seconds)
+    if raw is not None:
+        rows.append(raw)
     return rows
 
 

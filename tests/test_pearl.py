@@ -114,19 +114,13 @@ def test_train_cli_writes_a_complete_run_directory(tmp_path):
     assert (tmp_path / "cmp.png").stat().st_size > 0
 
 
-LEARN = [
-    "device=cpu", "seed=0", "pearl.hidden_size=128", "pearl.encoder_hidden_size=64", "pearl.meta_batch=16",
-    "pearl.batch_size=128", "pearl.context_batch_size=64", "pearl.tasks_per_iteration=10",
-    "pearl.initial_steps=200", "pearl.prior_steps=100", "pearl.extra_posterior_steps=100",
-    "pearl.updates_per_iteration=300", "pearl.replay_capacity=10000", "pearl.policy_lr=1e-3",
-    "pearl.qf_lr=1e-3", "pearl.vf_lr=1e-3", "pearl.context_lr=1e-3", "train.total_steps=60000",
-    "train.checkpoint_every=1000000", "eval.episodes=3",
-]  # fmt: skip
+DEMO = ROOT / "configs" / "pearl" / "demo.yaml"
 
 
 def test_pearl_adapts_on_the_point_robot(tmp_path):
-    """After a short training run, posterior-sampled episodes beat the prior episode and a random policy."""
-    cfg = load_config(POINT, LEARN)
+    """The README's demo config: after its short training run, posterior-sampled episodes beat the
+    prior episode and a random policy on the 30 held-out tasks."""
+    cfg = load_config(DEMO, ["train.checkpoint_every=1000000"])
     trainer = train(cfg, make_run_dir(cfg, tmp_path / "run"))
     returns = load_adaptation(tmp_path / "run").returns  # (30 test tasks, 3 episodes)
     from metarl.agent import RandomAgent
