@@ -171,6 +171,9 @@ class WarpBackend:
         if num_worlds < 1:
             raise ValueError(f"num_worlds must be positive, got {num_worlds}")
         self.device, wp_name = resolve_devices(device)
+        # Warp prints a line per kernel module it loads (hundreds per model) unless quiet; an
+        # environment is not the place for that. Users who want the log set WARP's config back.
+        wp.config.quiet = True
         wp.init()
         self.wp_device = wp.get_device(wp_name)
         self.model = model
