@@ -1,4 +1,4 @@
-"""Shared fixtures: the registered family ids."""
+"""Shared test data: the ids of every registered family."""
 
 import metarl
 

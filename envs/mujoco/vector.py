@@ -47,6 +47,8 @@ class MujocoBatchBackend:
     dtype = torch.float64
 
     def __init__(self, model: mujoco.MjModel, num_worlds: int, num_threads: int = 0, device: Any = "cpu") -> None:
+        # ``device`` is accepted for a uniform backend signature: MuJoCo C always runs on the
+        # CPU, and the env moves its results to the requested device.
         self.batch = Batch(model, nsim=num_worlds, nthread=num_threads)
         self.model = model
 
