@@ -66,7 +66,9 @@ class PEARLConfig:
     posterior_steps: int = 0
     extra_posterior_steps: int = 400
     updates_per_iteration: int = 2000
-    replay_capacity: int = 1_000_000
+    # oyster keeps 1e6 transitions per task; 1e5 holds everything the reference schedules give a task
+    # when there are ~100 tasks, without preallocating tens of GB (2-task configs set 1e6).
+    replay_capacity: int = 100_000
     use_next_obs_in_context: bool = False
     exploration_episodes: int = 1
     policy_mean_reg: float = 1e-3
