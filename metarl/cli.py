@@ -164,6 +164,17 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_curve(args: argparse.Namespace) -> int:
+    from .curves import learning_curve
+
+    for run in args.runs:
+        steps, episodes, returns = learning_curve(run)
+        print(f"{run}: mean meta-test return per episode of experience, against env steps")
+        rows = [[f"{s:,}", *(f"{r:.2f}" for r in row)] for s, row in zip(steps, returns)]
+        print(format_table(["env steps", *(f"episode {k}" for k in episodes)], rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``metarl`` command."""
     parser = argparse.ArgumentParser(
@@ -213,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run directories (or their eval/adaptation.json)")
     p.add_argument("--out", required=True, help="output PNG file")
     p.set_defaults(func=_cmd_plot)
+    p = sub.add_parser("curve", parents=[plugins], help="meta-test return against env steps of runs")
+    p.add_argument("runs", nargs="+", help="run directories trained with eval.every_steps")
+    p.set_defaults(func=_cmd_curve)
     return parser
 
 

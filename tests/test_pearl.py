@@ -95,7 +95,8 @@ def test_resume_after_interruption_continues_with_nothing_lost(tmp_path, monkeyp
 def test_train_cli_writes_a_complete_run_directory(tmp_path):
     run = tmp_path / "run"
     out = subprocess.run(
-        [sys.executable, "-m", "metarl.cli", "train", str(POINT), *TINY, "train.total_steps=2500", "--run-dir", str(run)],
+        [sys.executable, "-m", "metarl.cli", "train", str(POINT), *TINY, "train.total_steps=4500",
+         "eval.every_steps=1000", "--run-dir", str(run)],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert "episode" in out and "95% CI" in out
@@ -112,6 +113,11 @@ def test_train_cli_writes_a_complete_run_directory(tmp_path):
         [sys.executable, "-m", "metarl.cli", "plot", str(run), str(run), "--out", str(tmp_path / "cmp.png")], check=True
     )
     assert (tmp_path / "cmp.png").stat().st_size > 0
+    curve = subprocess.run(
+        [sys.executable, "-m", "metarl.cli", "curve", str(run)], capture_output=True, text=True, check=True
+    ).stdout
+    steps = [int(line.split()[0].replace(",", "")) for line in curve.splitlines()[3:]]
+    assert len(steps) >= 2 and steps == sorted(steps), curve  # periodic evaluations and the final one
 
 
 DEMO = ROOT / "configs" / "pearl" / "demo.yaml"
