@@ -34,8 +34,9 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
-def envs_table() -> str:
-    """The table printed by ``metarl envs``: one row per registered family."""
+def envs_table(references: bool = False) -> str:
+    """The table printed by ``metarl envs``: one row per registered family (with its reference
+    definition when ``references``)."""
     rows = []
     for env_id, spec in registered_families().items():
         env = gym.make(env_id).unwrapped
@@ -49,10 +50,12 @@ def envs_table() -> str:
                 space_summary(env.action_space),
                 str(spec.max_episode_steps),
                 splits,
+                *([getattr(env, "reference", "")] if references else []),
             ]
         )
         env.close()
-    return format_table(["id", "task parameters", "obs", "action", "horizon", "tasks train/test[/ood]"], rows)
+    header = ["id", "task parameters", "obs", "action", "horizon", "tasks train/test[/ood]"]
+    return format_table(header + (["reference"] if references else []), rows)
 
 
 def random_rollout(env_id: str, split: str, task_index: int, episodes: int, seed: int) -> tuple[Task, list[float]]:
@@ -82,7 +85,7 @@ def _short(value: np.ndarray) -> str:
 
 
 def _cmd_envs(args: argparse.Namespace) -> int:
-    print(envs_table())
+    print(envs_table(args.references))
     return 0
 
 
@@ -191,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="import MODULE first, so the families it registers are available (repeatable)",
     )
     p = sub.add_parser("envs", parents=[plugins], help="list the registered task-distributed environments")
+    p.add_argument("--references", action="store_true", help="add the reference definition of each family")
     p.set_defaults(func=_cmd_envs)
     p = sub.add_parser("rollout", parents=[plugins], help="run a random policy for a few episodes on one task")
     p.add_argument("env_id", help="a registered id, e.g. metarl/PointRobot-v0")

@@ -116,6 +116,10 @@ def test_metarl_envs_lists_every_family_with_dimensions():
     for env_id in metarl.registered_families():
         assert env_id in out
     assert re.search(r"metarl/PointRobot-v0\s+goal \[-1, 1\]\^2\s+2\s+2\s+20\s+100/30/30", out)
+    with_refs = subprocess.run(
+        [sys.executable, "-m", "metarl.cli", "envs", "--references"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "PEARL point robot (oyster point_robot.py)" in with_refs and "RL^2 random tabular MDPs" in with_refs
     assert re.search(r"metarl/BernoulliBandit-v0\s+arm_probs \[0, 1\]\^5\s+1\s+discrete\(5\)\s+1\s+100/30", out)
 
 

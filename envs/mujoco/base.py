@@ -172,7 +172,6 @@ class MujocoMetaEnv(MetaEnv):
         }  # fmt: skip
         views = {name: torch.from_numpy(sources[name])[None] for name in definition.fields}
         self._state_views = SimState(**views)
-        self._before_fields = definition.before_fields
         self._before_sources = {name: torch.from_numpy(sources[name])[None] for name in definition.before_fields}
         dim = definition.observe(self._state_views).shape[-1]
         self.observation_space = spaces.Box(-np.inf, np.inf, (dim,), np.float64)

@@ -22,7 +22,7 @@ from metarl.tasks import Task
 from metarl.vector import TaskVectorEnv, mask_tensor
 
 from .base import MujocoMetaEnv
-from .definitions import RAND_PARAM_FIELDS, SimState, reset_noise, scaled_model_fields
+from .definitions import RAND_PARAM_FIELDS, SimState, scaled_model_fields
 
 #: SimState fields that are model fields rather than simulation outputs.
 MODEL_FIELDS = ("body_mass",)
@@ -120,7 +120,6 @@ class MujocoVectorEnv(TaskVectorEnv):
         self.frame_skip = family.frame_skip
         self.backend = backend
         self.sim = backend_cls(family.model, int(num_envs), num_threads, device=device)
-        self._noise = (family.init_qpos, family.init_qvel, family._reset_noise_scale, family.qvel_reset_noise)
         self._qpos, self._qvel, self._ctrl = (self.sim.data_field(n) for n in ("qpos", "qvel", "ctrl"))
         self._rand_params = hasattr(family, "default_parameters")
         if self._rand_params:
@@ -156,8 +155,7 @@ class MujocoVectorEnv(TaskVectorEnv):
             return
         # As gymnasium's reset: mj_resetData, then the noisy state, then mj_forward.
         self.sim.reset(ids)
-        init_qpos, init_qvel, scale, kind = self._noise
-        qpos, qvel = reset_noise(init_qpos, init_qvel, scale, kind, ids.numel(), self._generator)
+        qpos, qvel = self.family.sample_reset_states(ids.numel(), self._generator)
         self._qpos[ids] = qpos.to(self._qpos)
         self._qvel[ids] = qvel.to(self._qvel)
         self.sim.forward(ids)
