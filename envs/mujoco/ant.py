@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from gymnasium import spaces, utils
+from gymnasium import spaces
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 
 from metarl.meta_env import Distribution
 from metarl.tasks import Task
 
-from .base import MujocoMetaEnv, check_v5_kwargs
+from .base import MujocoMetaEnv
 from .definitions import TWO_PI, AntDirDefinition, AntGoalDefinition, QvelNoise
 
 DIRECTION_MODES = ("forward_backward", "continuous")
@@ -43,12 +44,7 @@ class AntDirEnv(MujocoMetaEnv, AntEnv):
     PEARL and VariBAD observe no contact forces, ProMP includes the world body's zero row). The
     survive bonus is paid on every step, the terminal one included, as in all references (Ant-v5
     pays it only while healthy). MAML's tasks are directions +-1 along x; here they are angles.
-    Contact forces: ``cfrc_ext`` is MuJoCo's value computed inside ``mj_forward`` at the start of
-    the last substep, as MuJoCo 1.5 / mujoco-py gave the references, not Ant-v5's (which calls
-    ``mj_rnePostConstraint`` again after ``mj_step``): the model is Ant-v5's plus a contact probe
-    (``base.compile_with_contact_probe``, trajectory bit-identical) and a step is ``mj_step``
-    alone, so the single and the batched envs agree. The contact part of the observation and the
-    contact cost therefore differ from Ant-v5's; positions and velocities do not.
+    Contact forces: see ``MujocoMetaEnv`` (they differ from Ant-v5's; positions and velocities do not).
     """
 
     task_space: ClassVar[spaces.Dict] = spaces.Dict(
@@ -69,12 +65,8 @@ class AntDirEnv(MujocoMetaEnv, AntEnv):
     ) -> None:
         if directions not in DIRECTION_MODES:
             raise ValueError(f"directions={directions!r} is unknown; allowed: {list(DIRECTION_MODES)}")
-        check_v5_kwargs(type(self).__name__, kwargs)
         self.directions = directions
-        AntEnv.__init__(self, **kwargs)
-        utils.EzPickle.__init__(self, task=task, directions=directions, **kwargs)
-        self._use_definition(AntDirDefinition(dt=self.dt))
-        self._init_task(task)
+        self._init_family(AntEnv, AntDirDefinition, task, kwargs, directions=directions)
 
     def enumerate_tasks(self) -> list[Task] | None:
         if self.directions == "continuous":
@@ -111,12 +103,7 @@ class AntGoalEnv(MujocoMetaEnv, AntEnv):
     Ant-v5's with the torso's x, y kept (107 dims: ``qpos``, ``qvel``, clipped ``cfrc_ext[1:]``), as
     the references observe the full ``qpos`` (ProMP and PEARL also include the world body's zero
     contact row).
-    Contact forces: ``cfrc_ext`` is MuJoCo's value computed inside ``mj_forward`` at the start of
-    the last substep, as MuJoCo 1.5 / mujoco-py gave the references, not Ant-v5's (which calls
-    ``mj_rnePostConstraint`` again after ``mj_step``): the model is Ant-v5's plus a contact probe
-    (``base.compile_with_contact_probe``, trajectory bit-identical) and a step is ``mj_step``
-    alone, so the single and the batched envs agree. The contact part of the observation and the
-    contact cost therefore differ from Ant-v5's; positions and velocities do not.
+    Contact forces: see ``MujocoMetaEnv`` (they differ from Ant-v5's; positions and velocities do not).
     """
 
     task_space: ClassVar[spaces.Dict] = spaces.Dict(
@@ -129,11 +116,8 @@ class AntGoalEnv(MujocoMetaEnv, AntEnv):
     reference: ClassVar[str] = "PEARL / ProMP ant-goal: reach a goal in the disc of radius 3"
 
     def __init__(self, task: Mapping[str, Any] | None = None, survive_reward: float = 0.0, **kwargs: Any) -> None:
-        check_v5_kwargs(type(self).__name__, kwargs)
-        AntEnv.__init__(self, **kwargs)
-        utils.EzPickle.__init__(self, task=task, survive_reward=survive_reward, **kwargs)
-        self._use_definition(AntGoalDefinition(dt=self.dt, survive_reward=float(survive_reward)))
-        self._init_task(task)
+        definition = functools.partial(AntGoalDefinition, survive_reward=float(survive_reward))
+        self._init_family(AntEnv, definition, task, kwargs, survive_reward=survive_reward)
 
     def _sample_task_batch(self, rng: np.random.Generator, n: int, distribution: Distribution) -> dict[str, np.ndarray]:
         angle = rng.uniform(0.0, TWO_PI, size=n)

@@ -18,13 +18,13 @@ from __future__ import annotations
 import contextlib
 import warnings
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import mujoco
 import numpy as np
 import torch
-from gymnasium import spaces
+from gymnasium import spaces, utils
 
 from metarl.meta_env import MetaEnv
 from metarl.tasks import Task, tasks_to_tensors
@@ -109,12 +109,19 @@ def _without_settotalmass_warning() -> Iterator[None]:
 class MujocoMetaEnv(MetaEnv):
     """Mixin turning a gymnasium v5 MuJoCo env into a task-distributed family (one task at a time).
 
-    Subclasses call the v5 ``__init__``, then ``self._use_definition(...)``, then
-    ``self._init_task(task)``. Observations are float64 like the v5 envs'.
+    Subclass constructors call ``self._init_family(V5Env, Definition, task, kwargs, **options)``.
+    Observations are float64 like the v5 envs'.
 
-    Class attributes: ``needs_contact_forces`` (the definition reads ``cfrc_ext``; then the model
-    is ``compile_with_contact_probe``'s and a step does not call ``mj_rnePostConstraint``, see the
-    module doc) and ``qvel_reset_noise`` (the v5 reset's velocity noise, for ``reset_noise``).
+    Class attributes: ``needs_contact_forces`` (the definition reads ``cfrc_ext``) and
+    ``qvel_reset_noise`` (the v5 reset's velocity noise, for ``reset_noise``).
+
+    Contact forces, for the families with ``needs_contact_forces``: ``cfrc_ext`` (in observation
+    and contact cost) is MuJoCo's value computed inside ``mj_forward`` at the start of the last
+    substep, as MuJoCo 1.5 / mujoco-py gave the papers' references, not the v5 env's (which calls
+    ``mj_rnePostConstraint`` again after ``mj_step``). The model is the v5 env's plus a contact
+    probe (``compile_with_contact_probe``, trajectory bit-identical) and a step is ``mj_step``
+    alone, so the single and the batched envs agree. The contact parts of observation and reward
+    therefore differ from the v5 env's; positions and velocities do not.
     """
 
     #: Whether the family's definition reads ``cfrc_ext`` (checked against it in ``_use_definition``).
@@ -154,6 +161,27 @@ class MujocoMetaEnv(MetaEnv):
         """``n`` reset states ``(qpos (n, nq), qvel (n, nv))`` from the v5 reset distribution, in
         torch (``reset_noise``); the env's own ``reset`` keeps drawing from ``np_random``."""
         return reset_noise(self.init_qpos, self.init_qvel, self.reset_noise_scale, self.qvel_reset_noise, n, generator)
+
+    def _init_family(
+        self,
+        v5_cls: type,
+        make_definition: Callable[..., MujocoDefinition],
+        task: Mapping[str, Any] | None,
+        kwargs: Mapping[str, Any],
+        **options: Any,
+    ) -> None:
+        """The construction every family shares: reject keyword arguments the definition fixes,
+        build the v5 env, record the constructor arguments for pickling (``options`` are the
+        family's own), adopt ``make_definition(dt=...)`` and set the task."""
+        check_v5_kwargs(type(self).__name__, kwargs)
+        v5_cls.__init__(self, **kwargs)
+        utils.EzPickle.__init__(self, task=task, **options, **kwargs)
+        self._prepare_model()
+        self._use_definition(make_definition(dt=self.dt))
+        self._init_task(task)
+
+    def _prepare_model(self) -> None:
+        """Hook between building the v5 env and adopting the definition (no-op by default)."""
 
     def _use_definition(self, definition: MujocoDefinition) -> None:
         """Adopt ``definition`` and size the observation space from it (call after the v5 init)."""

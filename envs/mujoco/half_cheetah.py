@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from gymnasium import spaces, utils
+from gymnasium import spaces
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
 from metarl.meta_env import Distribution
 from metarl.tasks import Task
 
-from .base import MujocoMetaEnv, check_v5_kwargs
+from .base import MujocoMetaEnv
 from .definitions import HalfCheetahDirDefinition, HalfCheetahVelDefinition, QvelNoise
 
 #: Training ranges of the target velocity: PEARL, ProMP and VariBAD draw U[0, 3]; MAML and
@@ -56,12 +56,8 @@ class HalfCheetahVelEnv(MujocoMetaEnv, HalfCheetahEnv):
     ) -> None:
         if velocity_range not in VELOCITY_RANGES:
             raise ValueError(f"velocity_range={velocity_range!r} is unknown; allowed: {list(VELOCITY_RANGES)}")
-        check_v5_kwargs(type(self).__name__, kwargs)
         self.velocity_range = velocity_range
-        HalfCheetahEnv.__init__(self, **kwargs)
-        utils.EzPickle.__init__(self, task=task, velocity_range=velocity_range, **kwargs)
-        self._use_definition(HalfCheetahVelDefinition(dt=self.dt))
-        self._init_task(task)
+        self._init_family(HalfCheetahEnv, HalfCheetahVelDefinition, task, kwargs, velocity_range=velocity_range)
 
     def _sample_task_batch(self, rng: np.random.Generator, n: int, distribution: Distribution) -> dict[str, np.ndarray]:
         low, high = VELOCITY_RANGES[self.velocity_range]
@@ -95,11 +91,7 @@ class HalfCheetahDirEnv(MujocoMetaEnv, HalfCheetahEnv):
     DIRECTIONS: ClassVar[tuple[float, float]] = (1.0, -1.0)
 
     def __init__(self, task: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        check_v5_kwargs(type(self).__name__, kwargs)
-        HalfCheetahEnv.__init__(self, **kwargs)
-        utils.EzPickle.__init__(self, task=task, **kwargs)
-        self._use_definition(HalfCheetahDirDefinition(dt=self.dt))
-        self._init_task(task)
+        self._init_family(HalfCheetahEnv, HalfCheetahDirDefinition, task, kwargs)
 
     def enumerate_tasks(self) -> list[Task]:
         return [{"direction": np.array(d)} for d in self.DIRECTIONS]

@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-from gymnasium import spaces, utils
+from gymnasium import spaces
 from gymnasium.envs.mujoco.humanoid_v5 import HumanoidEnv
 
 from metarl.meta_env import Distribution
 
-from .base import MujocoMetaEnv, check_v5_kwargs
+from .base import MujocoMetaEnv
 from .definitions import TWO_PI, HumanoidDirDefinition, QvelNoise
 
 
@@ -33,12 +33,8 @@ class HumanoidDirEnv(MujocoMetaEnv, HumanoidEnv):
     survive bonus is paid on every step, the terminal one included, as in PEARL (Humanoid-v5
     pays it only while healthy).
 
-    Contact forces: ``cfrc_ext`` (observation and contact cost) is MuJoCo's value computed inside
-    ``mj_forward`` at the start of the last substep, as MuJoCo 1.5 / mujoco-py gave PEARL, not
-    Humanoid-v5's (which calls ``mj_rnePostConstraint`` again after ``mj_step``): the model is
-    Humanoid-v5's plus a contact probe (``base.compile_with_contact_probe``, trajectory
-    bit-identical) and a step is ``mj_step`` alone, so the single and the batched envs agree. The
-    ``cfrc_ext`` part of the observation and the contact cost therefore differ from Humanoid-v5's.
+    Contact forces: see ``MujocoMetaEnv`` (they differ from Humanoid-v5's; positions and
+    velocities do not).
     """
 
     task_space: ClassVar[spaces.Dict] = spaces.Dict(
@@ -50,11 +46,7 @@ class HumanoidDirEnv(MujocoMetaEnv, HumanoidEnv):
     reference: ClassVar[str] = "PEARL humanoid-dir: run in a direction U[0, 2pi)"
 
     def __init__(self, task: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        check_v5_kwargs(type(self).__name__, kwargs)
-        HumanoidEnv.__init__(self, **kwargs)
-        utils.EzPickle.__init__(self, task=task, **kwargs)
-        self._use_definition(HumanoidDirDefinition(dt=self.dt))
-        self._init_task(task)
+        self._init_family(HumanoidEnv, HumanoidDirDefinition, task, kwargs)
 
     def _sample_task_batch(self, rng: np.random.Generator, n: int, distribution: Distribution) -> dict[str, np.ndarray]:
         return {"direction": rng.uniform(0.0, TWO_PI, size=n)}

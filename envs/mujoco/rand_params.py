@@ -12,19 +12,18 @@ import gymnasium.envs.mujoco
 import mujoco
 import numpy as np
 import torch
-from gymnasium import spaces, utils
+from gymnasium import spaces
 from gymnasium.envs.mujoco.hopper_v5 import HopperEnv
 from gymnasium.envs.mujoco.walker2d_v5 import Walker2dEnv
 
 from metarl.meta_env import Distribution
 from metarl.tasks import Task
 
-from .base import MujocoMetaEnv, check_v5_kwargs
+from .base import MujocoMetaEnv
 from .definitions import (
     RAND_PARAM_FIELDS,
     RAND_PARAM_LOG_SCALE_LIMIT,
     HopperDefinition,
-    MujocoDefinition,
     QvelNoise,
     Walker2dDefinition,
     scaled_model_fields,
@@ -78,15 +77,13 @@ class RandParamsEnv(MujocoMetaEnv):
     _defaults: dict[str, np.ndarray]
     _default_tensors: dict[str, torch.Tensor]
 
-    def _init_rand_params(self, task: Mapping[str, Any] | None, definition: MujocoDefinition) -> None:
+    def _prepare_model(self) -> None:
         self._defaults = {field: getattr(self.model, field).copy() for field in RAND_PARAM_FIELDS}
         self._default_tensors = {k: torch.from_numpy(v)[None] for k, v in self._defaults.items()}
         space = rand_param_task_space(self.model)
         if not _same_shapes(space, type(self).task_space):
             # A custom xml_file with other sizes: this instance's task space follows its model.
             self.task_space = space
-        self._use_definition(definition)
-        self._init_task(task)
 
     @property
     def default_parameters(self) -> dict[str, np.ndarray]:
@@ -126,10 +123,7 @@ class Walker2dRandParamsEnv(RandParamsEnv, Walker2dEnv):
     reference: ClassVar[str] = "rand_param_envs / PEARL walker-rand-params: 1.5^U[-3,3] mass, inertia, friction; 1.3^U[-3,3] damping"
 
     def __init__(self, task: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        check_v5_kwargs(type(self).__name__, kwargs)
-        Walker2dEnv.__init__(self, **kwargs)
-        utils.EzPickle.__init__(self, task=task, **kwargs)
-        self._init_rand_params(task, Walker2dDefinition(dt=self.dt))
+        self._init_family(Walker2dEnv, Walker2dDefinition, task, kwargs)
 
 
 class HopperRandParamsEnv(RandParamsEnv, HopperEnv):
@@ -146,7 +140,4 @@ class HopperRandParamsEnv(RandParamsEnv, HopperEnv):
     reference: ClassVar[str] = "rand_param_envs / PEARL hopper-rand-params: 1.5^U[-3,3] mass, inertia, friction; 1.3^U[-3,3] damping"
 
     def __init__(self, task: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        check_v5_kwargs(type(self).__name__, kwargs)
-        HopperEnv.__init__(self, **kwargs)
-        utils.EzPickle.__init__(self, task=task, **kwargs)
-        self._init_rand_params(task, HopperDefinition(dt=self.dt))
+        self._init_family(HopperEnv, HopperDefinition, task, kwargs)
