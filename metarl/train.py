@@ -93,6 +93,10 @@ def train(cfg: RunConfig, run_dir: Path, resume: bool = False) -> Trainer:
         trainer.load_state_dict(checkpoint["state"]["trainer"])
         set_rng_state(checkpoint["state"]["rng"])
         resume_step = checkpoint["step"]
+
+    def save(step: int) -> None:
+        save_checkpoint(run_dir, {"trainer": trainer.state_dict(), "rng": rng_state()}, step, cfg)
+
     with Logger(run_dir, resume_step=resume_step) as logger, Progress(cfg.train.total_steps, initial=trainer.env_steps) as progress:
         next_log = trainer.env_steps + cfg.train.log_every
         next_checkpoint = trainer.env_steps + cfg.train.checkpoint_every
@@ -112,11 +116,11 @@ def train(cfg: RunConfig, run_dir: Path, resume: bool = False) -> Trainer:
                 next_log = step + cfg.train.log_every
             progress.update(step, **({"ret": float(np.mean(new_returns))} if new_returns else {}))
             if step >= next_checkpoint:
-                save_checkpoint(run_dir, {"trainer": trainer.state_dict(), "rng": rng_state()}, step, cfg)
+                save(step)
                 next_checkpoint = step + cfg.train.checkpoint_every
             if next_eval is not None and step >= next_eval:
                 evaluate_run(cfg, trainer, run_dir, logger)
                 next_eval = step + every
-        save_checkpoint(run_dir, {"trainer": trainer.state_dict(), "rng": rng_state()}, trainer.env_steps, cfg)
+        save(trainer.env_steps)
         evaluate_run(cfg, trainer, run_dir, logger)
     return trainer

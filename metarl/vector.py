@@ -35,6 +35,13 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return device
 
 
+def check_num_envs(num_envs: Any) -> int:
+    """``num_envs`` as an int; ``ValueError`` unless it is a positive integer."""
+    if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+        raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+    return int(num_envs)
+
+
 def mask_tensor(mask: Any, num_envs: int, device: torch.device) -> torch.Tensor:
     """A boolean ``(num_envs,)`` mask on ``device`` (``None`` selects every sub-env)."""
     if mask is None:
@@ -63,14 +70,12 @@ class TaskVectorEnv(VectorEnv):
         sim_dtype: torch.dtype = torch.float32,
         sim_device: str | torch.device | None = None,
     ) -> None:
-        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        self.num_envs = check_num_envs(num_envs)
         if autoreset_mode not in AUTORESET_MODES:
             raise ValueError(f"autoreset_mode must be one of {list(AUTORESET_MODES)}, got {autoreset_mode!r}")
         if max_episode_steps is not None and max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be a positive integer or None, got {max_episode_steps!r}")
         self.family = family
-        self.num_envs = int(num_envs)
         self.device = resolve_device(device)
         self.max_episode_steps = max_episode_steps
         self._sim_dtype = sim_dtype  # float dtype of the simulation: tasks and actions take it

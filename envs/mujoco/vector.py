@@ -19,7 +19,7 @@ import torch
 from mujoco.batch import Batch
 
 from metarl.tasks import Task
-from metarl.vector import TaskVectorEnv, mask_tensor
+from metarl.vector import TaskVectorEnv, check_num_envs, mask_tensor
 
 from .base import MujocoMetaEnv
 from .definitions import RAND_PARAM_FIELDS, SimState, scaled_model_fields
@@ -113,13 +113,12 @@ class MujocoVectorEnv(TaskVectorEnv):
         **family_kwargs: Any,
     ) -> None:
         backend_cls = backend_class(backend)
-        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        num_envs = check_num_envs(num_envs)  # before the backend allocates worlds
         family = family_cls(**family_kwargs)
         self.definition = family.definition
         self.frame_skip = family.frame_skip
         self.backend = backend
-        self.sim = backend_cls(family.model, int(num_envs), num_threads, device=device)
+        self.sim = backend_cls(family.model, num_envs, num_threads, device=device)
         self._qpos, self._qvel, self._ctrl = (self.sim.data_field(n) for n in ("qpos", "qvel", "ctrl"))
         self._rand_params = hasattr(family, "default_parameters")
         if self._rand_params:
