@@ -1,0 +1,95 @@
+"""The shared on-policy pieces: advantages, PPO objective, action heads, trial inputs."""
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from metarl.config import FieldError
+from metarl.onpolicy import (
+    ActionHead,
+    PPOConfig,
+    discounted_returns,
+    gae,
+    minibatch_indices,
+    normalize,
+    ppo_losses,
+    trial_input,
+    trial_input_dim,
+)
+
+
+def reference_gae(r, v, d, last, gamma, lam):
+    T, N = r.shape
+    adv = np.zeros_like(r)
+    for n in range(N):
+        running = 0.0
+        for t in reversed(range(T)):
+            nv = last[n] if t == T - 1 else v[t + 1, n]
+            nonterminal = 1.0 - d[t, n]
+            delta = r[t, n] + gamma * nv * nonterminal - v[t, n]
+            running = delta + gamma * lam * nonterminal * running
+            adv[t, n] = running
+    return adv
+
+
+def test_gae_matches_a_per_env_loop_and_cuts_at_dones():
+    g = torch.Generator().manual_seed(0)
+    r, v = torch.randn(7, 3, generator=g), torch.randn(7, 3, generator=g)
+    d = torch.zeros(7, 3)
+    d[2, 0] = d[5, 1] = 1
+    last = torch.randn(3, generator=g)
+    adv, ret = gae(r, v, d, last, 0.9, 0.8)
+    np.testing.assert_allclose(adv.numpy(), reference_gae(r.numpy(), v.numpy(), d.numpy(), last.numpy(), 0.9, 0.8), rtol=1e-5)
+    torch.testing.assert_close(ret, adv + v)
+    # lambda=1, zero values: advantages are the discounted reward-to-go bootstrapped by last
+    adv1, _ = gae(r, torch.zeros_like(v), d, torch.zeros(3), 0.9, 1.0)
+    torch.testing.assert_close(adv1, discounted_returns(r, d, 0.9))
+
+
+def test_ppo_losses_clip_the_ratio_and_respect_the_mask():
+    cfg = PPOConfig(clip=0.2)
+    adv = torch.tensor([1.0, 1.0, -1.0, 5.0])
+    old = torch.zeros(4)
+    new = torch.log(torch.tensor([1.5, 1.0, 0.5, 1.0]))
+    values = torch.zeros(4)
+    mask = torch.tensor([True, True, True, False])
+    losses = ppo_losses(cfg, new, old, adv, torch.ones(4), values, values, torch.ones(4), mask)
+    # ratios 1.5 -> clipped to 1.2 for a positive advantage; 0.5 -> 0.8 bound for a negative one
+    expected = -(1.2 * 1 + 1.0 * 1 + 0.8 * -1) / 3
+    assert losses.policy.item() == pytest.approx(expected)
+    assert losses.value.item() == pytest.approx(0.5)
+    assert losses.clip_fraction.item() == pytest.approx(2 / 3)
+
+
+def test_action_heads_cover_discrete_and_box_spaces():
+    head = ActionHead(4, spaces.Discrete(3, start=1))
+    dist = head(torch.zeros(5, 4))
+    a = dist.sample()
+    assert a.shape == (5,) and set(head.to_env_action(a).tolist()) <= {1, 2, 3}
+    box = ActionHead(4, spaces.Box(-1.0, 1.0, (2,)))
+    dist = box(torch.zeros(5, 4))
+    assert dist.log_prob(torch.zeros(5, 2)).shape == (5,)
+    assert box.to_env_action(torch.full((5, 2), 3.0)).max().item() == 1.0
+    with pytest.raises(ValueError, match="Discrete or a bounded"):
+        ActionHead(4, spaces.Box(-np.inf, np.inf, (2,)))
+
+
+def test_trial_input_one_hot_encodes_discrete_actions():
+    space = spaces.Discrete(3)
+    x = trial_input(torch.zeros(2, 1), torch.tensor([2, 0]), torch.tensor([1.0, 0.0]), torch.tensor([True, False]), space)
+    assert x.shape == (2, trial_input_dim(spaces.Box(0, 1, (1,)), space))
+    assert x[0].tolist() == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+
+
+def test_minibatches_partition_and_normalize_with_mask():
+    parts = minibatch_indices(10, 3, torch.Generator().manual_seed(0))
+    assert sorted(torch.cat(parts).tolist()) == list(range(10)) and len(parts) == 3
+    x = torch.tensor([1.0, 3.0, 100.0])
+    y = normalize(x, torch.tensor([True, True, False]))
+    assert y[:2].tolist() == pytest.approx([-1.0, 1.0], abs=1e-6)
+
+
+def test_ppo_config_rejects_impossible_values():
+    with pytest.raises(FieldError, match="gae_lambda"):
+        PPOConfig(gae_lambda=1.5)
