@@ -171,10 +171,22 @@ def _cmd_curve(args: argparse.Namespace) -> int:
     from .curves import learning_curve
 
     for run in args.runs:
-        steps, episodes, returns = learning_curve(run)
-        print(f"{run}: mean meta-test return per episode of experience, against env steps")
-        rows = [[f"{s:,}", *(f"{r:.2f}" for r in row)] for s, row in zip(steps, returns)]
-        print(format_table(["env steps", *(f"episode {k}" for k in episodes)], rows))
+        curve = learning_curve(run)
+        print(f"{run}: mean meta-test return per episode of experience, against env steps and wall-clock")
+        rows = [
+            [f"{s:,}", f"{t / 60:.1f}", *(f"{r:.2f}" for r in row)]
+            for s, t, row in zip(curve.steps, curve.seconds, curve.returns)
+        ]
+        print(format_table(["env steps", "minutes", *(f"episode {k}" for k in curve.episodes)], rows))
+        if args.target is not None:
+            i = curve.first_reaching(args.target)
+            if i is None:
+                print(f"the adapted return (last episode evaluated) never reached {args.target}")
+            else:
+                print(
+                    f"the adapted return (last episode evaluated) reached {args.target} at {curve.steps[i]:,} env steps, "
+                    f"{curve.seconds[i] / 60:.1f} minutes"
+                )
     return 0
 
 
@@ -230,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_plot)
     p = sub.add_parser("curve", parents=[plugins], help="meta-test return against env steps of runs")
     p.add_argument("runs", nargs="+", help="run directories trained with eval.every_steps")
+    p.add_argument("--target", type=float, help="report the first evaluation whose last evaluated episode's return reaches this")
     p.set_defaults(func=_cmd_curve)
     return parser
 

@@ -1,14 +1,17 @@
-"""Meta-test return against environment steps, read back from a run's TensorBoard events.
+"""Meta-test return against environment steps and wall-clock, read back from a run's TensorBoard events.
 
 Training with ``eval.every_steps`` logs ``eval/adaptation/return_ep<k>`` at each evaluation;
-``metarl curve RUN`` prints them as a table (the benchmark view: how fast an agent learns to
-adapt, e.g. PEARL on cheetah-vel).
+``metarl curve RUN [--target R]`` prints them as a table, and with a target return the first
+evaluation whose last evaluated episode's return reaches it (the benchmark view: how fast, in samples and in
+seconds, an agent learns to adapt, e.g. PEARL on cheetah-vel against the paper's final return).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -16,16 +19,41 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 _TAG = re.compile(r"^eval/adaptation/return_ep(\d+)$")
 
 
-def learning_curve(run_dir: str | os.PathLike) -> tuple[list[int], list[int], list[list[float]]]:
-    """``(steps, episode indices, returns[step][episode])`` of a run's periodic evaluations."""
+@dataclass(frozen=True)
+class LearningCurve:
+    """A run's periodic evaluations: ``returns[i][j]`` is the mean return of episode
+    ``episodes[j]`` at ``steps[i]`` env steps, logged ``seconds[i]`` after the run's first event
+    (wall-clock; a resumed run's pause is included)."""
+
+    steps: list[int]
+    episodes: list[int]
+    returns: list[list[float]]
+    seconds: list[float]
+
+    def adapted_returns(self) -> list[float]:
+        """Per evaluation, the return of its last evaluated episode (the most adapted one)."""
+        return [next((r for r in reversed(row) if not math.isnan(r)), math.nan) for row in self.returns]
+
+    def first_reaching(self, target: float) -> int | None:
+        """Index of the first evaluation whose adapted return is >= ``target``, or None."""
+        return next((i for i, r in enumerate(self.adapted_returns()) if r >= target), None)
+
+
+def learning_curve(run_dir: str | os.PathLike) -> LearningCurve:
+    """The periodic evaluations of the run in ``run_dir``."""
     events = EventAccumulator(str(Path(run_dir)), size_guidance={"scalars": 0})
     events.Reload()
-    episodes = sorted(int(m.group(1)) for tag in events.Tags()["scalars"] if (m := _TAG.match(tag)))
+    scalar_tags = events.Tags()["scalars"]
+    episodes = sorted(int(m.group(1)) for tag in scalar_tags if (m := _TAG.match(tag)))
     if not episodes:
         raise ValueError(f"{run_dir} has no eval/adaptation/return_ep<k> scalars; train with eval.every_steps set")
+    start = min(events.Scalars(tag)[0].wall_time for tag in scalar_tags if events.Scalars(tag))
     by_step: dict[int, dict[int, float]] = {}
+    wall: dict[int, float] = {}
     for k in episodes:
         for event in events.Scalars(f"eval/adaptation/return_ep{k}"):
             by_step.setdefault(event.step, {})[k] = event.value
+            wall[event.step] = max(wall.get(event.step, -math.inf), event.wall_time - start)
     steps = sorted(by_step)
-    return steps, episodes, [[by_step[s].get(k, float("nan")) for k in episodes] for s in steps]
+    returns = [[by_step[s].get(k, float("nan")) for k in episodes] for s in steps]
+    return LearningCurve(steps, episodes, returns, [wall[s] for s in steps])

@@ -114,10 +114,18 @@ def test_train_cli_writes_a_complete_run_directory(tmp_path):
     )
     assert (tmp_path / "cmp.png").stat().st_size > 0
     curve = subprocess.run(
-        [sys.executable, "-m", "metarl.cli", "curve", str(run)], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "metarl.cli", "curve", str(run), "--target=-1e9"], capture_output=True, text=True, check=True
     ).stdout
-    steps = [int(line.split()[0].replace(",", "")) for line in curve.splitlines()[3:]]
+    table = curve.splitlines()[3:-1]
+    steps = [int(line.split()[0].replace(",", "")) for line in table]
+    minutes = [float(line.split()[1]) for line in table]
     assert len(steps) >= 2 and steps == sorted(steps), curve  # periodic evaluations and the final one
+    assert minutes == sorted(minutes) and minutes[0] >= 0, curve
+    assert f"reached -1000000000.0 at {steps[0]:,} env steps" in curve, curve  # any return beats -1e9
+    never = subprocess.run(
+        [sys.executable, "-m", "metarl.cli", "curve", str(run), "--target", "1e9"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "never reached 1000000000.0" in never, never
 
 
 DEMO = ROOT / "configs" / "pearl" / "demo.yaml"
