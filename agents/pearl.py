@@ -366,7 +366,12 @@ class PEARLLearner:
 
         new_action, log_pi, mean, log_std = a.policy(obs, z_detached, False, self.generator)
         sa = torch.cat([obs, new_action, z_detached], -1)
+        q_params = [*a.qf1.parameters(), *a.qf2.parameters()]
+        for p in q_params:  # the policy loss differentiates through Q's input only: skip Q's weight grads
+            p.requires_grad_(False)
         min_q = torch.min(a.qf1(sa), a.qf2(sa)).squeeze(-1)
+        for p in q_params:
+            p.requires_grad_(True)
         v_pred = a.vf(torch.cat([obs, z_detached], -1)).squeeze(-1)
         vf_loss = F.mse_loss(v_pred, (min_q - log_pi).detach())
         self.optimizers["vf"].zero_grad()
@@ -379,7 +384,7 @@ class PEARLLearner:
         policy_loss = (log_pi - min_q).mean()
         policy_loss = policy_loss + cfg.policy_mean_reg * mean.square().mean() + cfg.policy_std_reg * log_std.square().mean()
         self.optimizers["policy"].zero_grad()
-        policy_loss.backward()  # also reaches the Q nets: their grads are zeroed before their next step
+        policy_loss.backward()
         self.optimizers["policy"].step()
         self.updates += 1
         return {
