@@ -11,6 +11,12 @@ state = agent.end_episode(state)                # e.g. PEARL posterior update, M
 
 The adaptation state is opaque to the caller: a tensor, a tuple, a dataclass, whatever the agent
 needs. Row ``i`` of every batched tensor belongs to task ``i``.
+
+Baselines that are given the true task (oracles: a task-conditioned policy, an SB3 model trained
+with the task parameters in its observation) also implement ``TaskAware``: the evaluator calls
+``agent.set_tasks(tasks)`` with the tasks of the ``n`` sub-envs (a ``metarl.tasks.TaskBatch``,
+tensors on the env's device with leading dim ``n``) right before ``begin_task(n)``. Meta-learning
+agents must not define ``set_tasks``: they have to infer the task from experience.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 from gymnasium import spaces
+
+from .tasks import TaskBatch
 
 #: An agent's adaptation state; only the agent looks inside it.
 AgentState = Any
@@ -73,6 +81,19 @@ class Agent(Protocol):
 
     def end_episode(self, state: AgentState) -> AgentState:
         """The state after an episode of every task ended (e.g. a posterior or inner-loop update)."""
+        ...
+
+
+@runtime_checkable
+class TaskAware(Protocol):
+    """An agent that is told the true tasks (an oracle); see the module docstring.
+
+    ``set_tasks`` receives the tasks of the ``n`` sub-envs about to be adapted to, row ``i`` for
+    sub-env ``i``, before ``begin_task(n)``; the agent keeps them for its ``act`` calls.
+    """
+
+    def set_tasks(self, tasks: TaskBatch) -> None:
+        """Remember the tasks of the next ``begin_task``'s ``n`` sub-envs (dict of ``(n, ...)`` tensors)."""
         ...
 
 

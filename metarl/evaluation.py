@@ -40,7 +40,7 @@ from gymnasium.envs.registration import load_env_creator
 from gymnasium.vector import AutoresetMode
 from scipy import stats
 
-from .agent import Agent, AgentState, Transition, agent_name
+from .agent import Agent, AgentState, TaskAware, Transition, agent_name
 from .files import atomic_write_bytes
 from .tasks import Task
 from .vector import TaskVectorEnv
@@ -85,7 +85,8 @@ def run_adaptation(
     observation is kept, its rewards are not counted and its rows of the transitions passed to
     ``observe`` have ``valid`` False (the env API has no per-sub-env step, so it is stepped
     with the others and the results are discarded). ``seed`` seeds the first reset only, so
-    the episodes of a trial continue one random stream.
+    the episodes of a trial continue one random stream. A ``TaskAware`` agent (an oracle) is
+    given the sub-envs' tasks, ``agent.set_tasks(env.get_tasks())``, before ``begin_task``.
     """
     if not isinstance(agent, Agent):
         raise TypeError(f"{type(agent).__name__} is not an Agent; it needs begin_task, act, observe and end_episode")
@@ -101,6 +102,8 @@ def run_adaptation(
     n = env.num_envs
     returns = torch.zeros(n, episodes, dtype=torch.float64, device=env.device)
     lengths = torch.zeros(n, episodes, dtype=torch.int64, device=env.device)
+    if isinstance(agent, TaskAware):
+        agent.set_tasks(env.get_tasks())
     state = agent.begin_task(n)
     for k in range(episodes):
         obs, _ = env.reset(seed=seed if k == 0 else None)

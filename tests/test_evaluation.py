@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 import metarl  # noqa: F401  (registers the families)
-from metarl.agent import Agent, RandomAgent, Transition
+from metarl.agent import Agent, RandomAgent, TaskAware, Transition
 from metarl.evaluation import (
     AdaptationResult,
     evaluate_adaptation,
@@ -145,6 +145,29 @@ def test_the_curve_shows_an_agent_that_learns_the_goal_in_episode_one():
     tasks = result.tasks
     rollout = run_adaptation(agent, make_vec("metarl/PointRobot-v0", tasks), 1)
     np.testing.assert_allclose(rollout.state["goal"].numpy(), np.stack([t["goal"] for t in tasks]), atol=1e-4)
+
+
+class TaskGivenGoToGoalAgent(GoToGoalAgent):
+    """The same oracle, told its goals through the ``TaskAware`` hook instead of its constructor."""
+
+    def __init__(self):
+        super().__init__(goals=None)
+        self.given = []
+
+    def set_tasks(self, tasks):
+        self.given.append(tasks)
+        self.goals = tasks["goal"]
+
+
+def test_a_task_aware_agent_is_given_the_tasks_before_each_adaptation():
+    agent = TaskGivenGoToGoalAgent()
+    assert isinstance(agent, TaskAware) and not isinstance(ProbeThenGoAgent(), TaskAware)
+    result = evaluate_adaptation(agent, "metarl/Navigation2D-v0", episodes=2, seed=0)
+    (given,) = agent.given  # once per adaptation, before begin_task (which checks the count)
+    assert set(given) == {"goal"} and isinstance(given["goal"], torch.Tensor) and given["goal"].shape == (30, 2)
+    np.testing.assert_allclose(given["goal"].numpy(), np.stack([t["goal"] for t in result.tasks]), atol=1e-7)
+    told = evaluate_adaptation(GoToGoalAgent(given["goal"]), "metarl/Navigation2D-v0", episodes=2, seed=0)
+    np.testing.assert_array_equal(result.returns, told.returns)
 
 
 def test_episodes_of_different_lengths_match_independent_single_envs():
