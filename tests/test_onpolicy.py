@@ -9,6 +9,7 @@ from metarl.config import FieldError
 from metarl.onpolicy import (
     ActionHead,
     PPOConfig,
+    RunningMeanStd,
     discounted_returns,
     gae,
     minibatch_indices,
@@ -93,3 +94,31 @@ def test_minibatches_partition_and_normalize_with_mask():
 def test_ppo_config_rejects_impossible_values():
     with pytest.raises(FieldError, match="gae_lambda"):
         PPOConfig(gae_lambda=1.5)
+
+
+def test_action_head_samples_from_a_generator_with_the_distributions_law():
+    head = ActionHead(4, spaces.Discrete(3))
+    with torch.no_grad():
+        head.linear.bias.copy_(torch.log(torch.tensor([0.2, 0.5, 0.3])))
+    dist = head(torch.zeros(20000, 4))
+    a = head.sample(dist, torch.Generator().manual_seed(0))
+    assert torch.equal(a, head.sample(dist, torch.Generator().manual_seed(0)))  # reproducible
+    freq = torch.bincount(a, minlength=3).float() / len(a)
+    torch.testing.assert_close(freq, torch.tensor([0.2, 0.5, 0.3]), atol=0.015, rtol=0)
+    box = ActionHead(4, spaces.Box(-1.0, 1.0, (2,)), init_log_std=np.log(0.5))
+    x = box.sample(box(torch.zeros(20000, 4)), torch.Generator().manual_seed(1))
+    assert x.shape == (20000, 2) and abs(x.mean().item()) < 0.02 and abs(x.std().item() - 0.5) < 0.02
+
+
+def test_running_mean_std_matches_the_moments_of_all_batches():
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.randn(n, 2, generator=g) * 3 + 1 for n in (5, 50, 7)]
+    rms = RunningMeanStd((2,), epsilon=1e-12)
+    for b in batches:
+        rms.update(b)
+    every = torch.cat(batches).double()
+    torch.testing.assert_close(rms.mean, every.mean(0))
+    torch.testing.assert_close(rms.var, every.var(0, unbiased=False))
+    copy = RunningMeanStd((2,))
+    copy.load_state_dict(rms.state_dict())
+    torch.testing.assert_close(copy.std(), rms.std())
