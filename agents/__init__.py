@@ -12,4 +12,9 @@ from .pearl import PEARLConfig, make_pearl_trainer
 
 register_agent("pearl", PEARLConfig, make_pearl_trainer)
 
+from .classical import CLASSICAL_AGENTS  # noqa: E402
+
+for _name, (_config, _make_trainer) in CLASSICAL_AGENTS.items():
+    register_agent(_name, _config, _make_trainer)
+
 __all__ = ["PEARLConfig"]
