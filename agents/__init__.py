@@ -12,6 +12,12 @@ from .pearl import PEARLConfig, make_pearl_trainer
 
 register_agent("pearl", PEARLConfig, make_pearl_trainer)
 
+from .cavia import CAVIAConfig, make_cavia_trainer  # noqa: E402
+from .maml import MAMLConfig, make_maml_trainer  # noqa: E402
+
+register_agent("maml", MAMLConfig, make_maml_trainer)
+register_agent("cavia", CAVIAConfig, make_cavia_trainer)
+
 from .classical import CLASSICAL_AGENTS  # noqa: E402
 
 for _name, (_config, _make_trainer) in CLASSICAL_AGENTS.items():

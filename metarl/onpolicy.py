@@ -2,13 +2,15 @@
 
 One implementation each of: the action distribution of a gymnasium space, the trial input
 ``(obs, previous action, previous reward, done flag)`` that recurrent meta-learners read,
-generalized advantage estimation over time-major batches, the clipped PPO objective, and the
-minibatch split that keeps each sub-env's sequence whole for recurrent networks. All functions
-work on batched tensors on any device.
+generalized advantage estimation over time-major batches, the clipped PPO objective, the
+minibatch split that keeps each sub-env's sequence whole for recurrent networks, the linear
+feature baseline fitted per group (task) and the TRPO step (conjugate gradient on
+Fisher-vector products, line search). All functions work on batched tensors on any device.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,10 +70,19 @@ class ActionHead(nn.Module):
 
     def forward(self, features: Tensor) -> Distribution:
         """The action distribution for ``features`` ``(..., features)``."""
-        out = self.linear(features)
+        return self.distribution(self.linear(features))
+
+    def distribution(self, out: Tensor, log_std: Tensor | None = None) -> Distribution:
+        """The distribution of the linear layer's output ``out`` ``(..., action_dim)``.
+
+        ``log_std`` (Box only, broadcastable to ``out``) replaces the head's own, for policies
+        evaluated with other parameters than the module's (e.g. per-task adapted parameters of
+        gradient-based meta-learners, whose inner loop adapts the standard deviation too).
+        """
         if self.discrete:
             return Categorical(logits=out)
-        return Independent(Normal(out, self.log_std.exp().expand_as(out)), 1)
+        log_std = self.log_std if log_std is None else log_std
+        return Independent(Normal(out, log_std.exp().expand_as(out)), 1)
 
     def mode(self, dist: Distribution) -> Tensor:
         """The most likely action (argmax arm, Gaussian mean)."""
@@ -143,8 +154,19 @@ def discounted_returns(rewards: Tensor, dones: Tensor, gamma: float) -> Tensor:
     return out
 
 
-def normalize(x: Tensor, mask: Tensor | None = None, eps: float = 1e-8) -> Tensor:
-    """``x`` shifted and scaled to zero mean, unit variance (over the entries where ``mask`` is True)."""
+def normalize(x: Tensor, mask: Tensor | None = None, eps: float = 1e-8, dim: int | tuple[int, ...] | None = None) -> Tensor:
+    """``x`` shifted and scaled to zero mean, unit variance (over the entries where ``mask`` is True).
+
+    With ``dim``, each slice along the other dimensions is normalized on its own over ``dim``
+    (e.g. ``dim=(0, 2)`` of a ``(T, tasks, episodes)`` tensor normalizes per task), with the
+    population variance of its masked entries.
+    """
+    if dim is not None:
+        m = torch.ones_like(x) if mask is None else mask.to(x.dtype)
+        count = m.sum(dim, keepdim=True).clamp(min=1.0)
+        mean = (x * m).sum(dim, keepdim=True) / count
+        var = ((x - mean).square() * m).sum(dim, keepdim=True) / count
+        return (x - mean) / (var.sqrt() + eps)
     if mask is None:
         return (x - x.mean()) / (x.std() + eps)
     m = mask.float()
@@ -256,7 +278,11 @@ def ppo_losses(
     mask: Tensor | None = None,
 ) -> PPOLosses:
     """The clipped surrogate, the (optionally clipped) value loss and the entropy, averaged over
-    the entries where ``mask`` is True (all when None). Advantages are used as given."""
+    the entries where ``mask`` is True (all when None). Advantages are used as given.
+
+    ``mask`` may also hold non-negative float weights: the averages are then weighted means
+    (e.g. weights ``1 / steps of the entry's task`` give the mean over tasks of per-task means).
+    """
     m = torch.ones_like(log_prob) if mask is None else mask.float()
     count = m.sum().clamp(min=1.0)
 
@@ -293,3 +319,124 @@ def clip_grad_and_step(optimizer: torch.optim.Optimizer, loss: Tensor, max_grad_
     norm = nn.utils.clip_grad_norm_(params, max_grad_norm)
     optimizer.step()
     return float(norm)
+
+
+# ----- linear feature baseline -------------------------------------------------------------------
+def linear_baseline_features(obs: Tensor, time: Tensor) -> Tensor:
+    """Duan et al. (2016)'s baseline features ``[o, o^2, t, t^2, t^3, 1]`` with ``t = step / 100``
+    and observations clipped to [-10, 10] (as rllab / ProMP); ``obs`` ``(..., d)``, ``time`` ``(...)``
+    the step index within the episode. Returns ``(..., 2 d + 4)`` in float64."""
+    o = obs.flatten(time.ndim).double().clamp(-10.0, 10.0)
+    t = (time.double() / 100.0)[..., None]
+    return torch.cat([o, o.square(), t, t.square(), t**3, torch.ones_like(t)], dim=-1)
+
+
+def fit_linear_baseline(features: Tensor, targets: Tensor, mask: Tensor, reg_coeff: float = 1e-5) -> Tensor:
+    """Per-group ridge regressions of ``targets`` on ``features``, evaluated on every entry.
+
+    ``features`` ``(G, M, F)``, ``targets`` and ``mask`` ``(G, M)``: group ``g`` (e.g. a task) is fit
+    on its entries where ``mask`` is True by solving ``(X^T X + reg I) w = X^T y``; a group whose
+    solution is not finite is solved again with the regularisation multiplied by 10, up to 4 times
+    (as rllab's ``LinearFeatureBaseline``). Returns the fitted values ``(G, M)`` in ``targets``' dtype.
+    """
+    m = mask.to(features.dtype)[..., None]
+    x = features * m
+    gram = x.transpose(1, 2) @ x
+    rhs = x.transpose(1, 2) @ targets.to(features.dtype)[..., None]
+    eye = torch.eye(features.shape[-1], dtype=features.dtype, device=features.device)
+    reg = torch.full((features.shape[0], 1, 1), float(reg_coeff), dtype=features.dtype, device=features.device)
+    for _ in range(5):
+        weights, _ = torch.linalg.solve_ex(gram + reg * eye, rhs)
+        bad = ~torch.isfinite(weights).all(dim=(1, 2))
+        if not bool(bad.any()):
+            break
+        reg = torch.where(bad[:, None, None], reg * 10.0, reg)
+    weights = torch.nan_to_num(weights, nan=0.0, posinf=0.0, neginf=0.0)
+    return (features @ weights).squeeze(-1).to(targets.dtype)
+
+
+# ----- TRPO ----------------------------------------------------------------------------------------
+def conjugate_gradient(matvec: Callable[[Tensor], Tensor], b: Tensor, iters: int = 10, residual_tol: float = 1e-10) -> Tensor:
+    """Approximate solution of ``A x = b`` for a symmetric positive definite ``A`` given as
+    ``matvec(v) = A v``, by at most ``iters`` conjugate-gradient iterations from ``x = 0``."""
+    x = torch.zeros_like(b)
+    r, p = b.clone(), b.clone()
+    rr = r.dot(r)
+    for _ in range(iters):
+        if rr.item() < residual_tol:
+            break
+        ap = matvec(p)
+        alpha = rr / p.dot(ap)
+        x = x + alpha * p
+        r = r - alpha * ap
+        rr_new = r.dot(r)
+        p = r + (rr_new / rr) * p
+        rr = rr_new
+    return x
+
+
+@dataclass
+class TRPOConfig:
+    """Trust-region step (Schulman et al. 2015); defaults are pytorch-maml-rl's MAML-TRPO configs."""
+
+    max_kl: float = 1e-2
+    cg_iters: int = 10
+    cg_damping: float = 1e-5
+    ls_max_steps: int = 15
+    ls_backtrack_ratio: float = 0.8
+
+    def __post_init__(self) -> None:
+        for name in ("max_kl", "cg_iters", "ls_max_steps"):
+            check(getattr(self, name) > 0, name, getattr(self, name), "> 0")
+        check(self.cg_damping >= 0, "cg_damping", self.cg_damping, ">= 0")
+        check(0 < self.ls_backtrack_ratio < 1, "ls_backtrack_ratio", self.ls_backtrack_ratio, "(0, 1)")
+
+
+def trpo_step(
+    params: Sequence[nn.Parameter],
+    objective: Callable[[bool], tuple[Tensor, Tensor]],
+    cfg: TRPOConfig,
+) -> dict[str, float]:
+    """One TRPO update of ``params`` in place: minimise a surrogate loss under ``KL <= max_kl``.
+
+    ``objective(differentiable)`` returns ``(loss, kl)`` at the current parameters, ``kl`` being
+    the mean KL divergence from the data-collecting policy (zero at the starting point). With
+    ``differentiable=True`` it must keep the graph for first and second derivatives; the line
+    search calls it with ``False``, when only the values are needed. The step direction solves ``(H + damping I) x = g``
+    by conjugate gradient, ``H`` the Hessian of ``kl`` (Fisher-vector products by double
+    backpropagation), scaled to the trust-region boundary; the line search shrinks it by
+    ``ls_backtrack_ratio`` until the loss decreases and the KL is within ``max_kl``, and leaves
+    the parameters unchanged if no step qualifies. Returns diagnostics.
+    """
+    params = list(params)
+    loss, kl = objective(True)
+    old_loss = loss.item()
+    g, step = _trust_region_step(params, loss, kl, cfg)
+    del loss, kl  # free the double-backward graph before the line search
+    old = nn.utils.parameters_to_vector(params).detach()
+    fraction = 1.0
+    for tries in range(1, cfg.ls_max_steps + 1):
+        nn.utils.vector_to_parameters(old - fraction * step, params)
+        new_loss, new_kl = objective(False)
+        if new_loss.item() < old_loss and new_kl.item() < cfg.max_kl:
+            return {"losses/loss_before": old_loss, "losses/loss_after": new_loss.item(), "losses/kl": new_kl.item(),
+                    "losses/line_search_steps": float(tries), "losses/grad_norm": g.norm().item()}  # fmt: skip
+        fraction *= cfg.ls_backtrack_ratio
+    nn.utils.vector_to_parameters(old, params)
+    return {"losses/loss_before": old_loss, "losses/loss_after": old_loss, "losses/kl": 0.0,
+            "losses/line_search_steps": float(cfg.ls_max_steps + 1), "losses/grad_norm": g.norm().item()}  # fmt: skip
+
+
+def _trust_region_step(params: list[nn.Parameter], loss: Tensor, kl: Tensor, cfg: TRPOConfig) -> tuple[Tensor, Tensor]:
+    """The loss gradient ``g`` and TRPO's full step ``x / sqrt(x^T H x / (2 max_kl))`` with
+    ``(H + damping I) x = g`` solved by conjugate gradient on Fisher-vector products."""
+    g = torch.cat([x.reshape(-1) for x in torch.autograd.grad(loss, params, retain_graph=True)]).detach()
+    flat_kl_grad = torch.cat([x.reshape(-1) for x in torch.autograd.grad(kl, params, create_graph=True)])
+
+    def fisher_vector(v: Tensor) -> Tensor:
+        hv = torch.autograd.grad(flat_kl_grad.dot(v), params, retain_graph=True)
+        return torch.cat([x.reshape(-1) for x in hv]).detach() + cfg.cg_damping * v
+
+    direction = conjugate_gradient(fisher_vector, g, cfg.cg_iters)
+    shs = 0.5 * direction.dot(fisher_vector(direction))
+    return g, direction / torch.sqrt(shs / cfg.max_kl).clamp(min=1e-12)

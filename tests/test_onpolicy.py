@@ -18,6 +18,13 @@ from metarl.onpolicy import (
     trial_input,
     trial_input_dim,
 )
+from metarl.onpolicy import (  # the linear feature baseline and TRPO, for gradient-based meta-RL
+    TRPOConfig,
+    conjugate_gradient,
+    fit_linear_baseline,
+    linear_baseline_features,
+    trpo_step,
+)
 
 
 def reference_gae(r, v, d, last, gamma, lam):
@@ -122,3 +129,70 @@ def test_running_mean_std_matches_the_moments_of_all_batches():
     copy = RunningMeanStd((2,))
     copy.load_state_dict(rms.state_dict())
     torch.testing.assert_close(copy.std(), rms.std())
+
+
+def test_normalize_over_dims_normalizes_each_task_on_its_own():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 3, 4, generator=g) * torch.tensor([1.0, 10.0, 100.0])[:, None] + 7
+    mask = torch.rand(5, 3, 4, generator=g) > 0.3
+    y = normalize(x, mask, dim=(0, 2))
+    for task in range(3):
+        valid = y[:, task][mask[:, task]]
+        assert valid.mean().abs() < 1e-5 and (valid.var(unbiased=False) - 1).abs() < 1e-4
+
+
+def test_action_head_distribution_takes_per_task_log_stds():
+    head = ActionHead(3, spaces.Box(-1.0, 1.0, (2,)), init_log_std=-0.5)
+    features = torch.randn(4, 6, 3)
+    torch.testing.assert_close(head.distribution(head.linear(features)).log_prob(torch.zeros(4, 6, 2)),
+                               head(features).log_prob(torch.zeros(4, 6, 2)))  # fmt: skip
+    per_task = torch.log(torch.arange(1.0, 5.0))[:, None, None].expand(4, 1, 2)
+    dist = head.distribution(head.linear(features), per_task)
+    torch.testing.assert_close(dist.base_dist.scale[:, 0, 0], torch.arange(1.0, 5.0))
+
+
+def test_linear_baseline_recovers_each_groups_own_fit_and_ignores_masked_entries():
+    g = torch.Generator().manual_seed(0)
+    obs, time = torch.randn(3, 50, 2, generator=g), torch.arange(50.0).repeat(3, 1)
+    features = linear_baseline_features(obs, time)
+    assert features.shape == (3, 50, 2 * 2 + 4) and features.dtype == torch.float64
+    weights = torch.randn(3, 8, 1, generator=g, dtype=torch.float64)
+    targets = (features @ weights).squeeze(-1)
+    mask = torch.ones(3, 50, dtype=torch.bool)
+    mask[:, 40:] = False
+    corrupted = torch.where(mask, targets, torch.full_like(targets, 1e3))  # masked entries must not matter
+    fitted = fit_linear_baseline(features, corrupted, mask, reg_coeff=1e-10)
+    torch.testing.assert_close(fitted, targets, atol=1e-5, rtol=1e-5)
+
+
+def test_conjugate_gradient_solves_a_positive_definite_system():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(6, 6, generator=g, dtype=torch.float64)
+    spd = a @ a.T + 6 * torch.eye(6, dtype=torch.float64)
+    b = torch.randn(6, generator=g, dtype=torch.float64)
+    x = conjugate_gradient(lambda v: spd @ v, b, iters=20)
+    torch.testing.assert_close(spd @ x, b)
+
+
+def test_trpo_step_improves_the_surrogate_within_the_trust_region():
+    from torch.distributions import Normal, kl_divergence
+
+    g = torch.Generator().manual_seed(0)
+    mean = torch.nn.Parameter(torch.zeros(2))
+    old = Normal(torch.zeros(2), torch.ones(2))
+    actions = torch.randn(500, 2, generator=g)
+    advantages = actions.sum(-1)  # rewards moving the mean up in both dimensions
+    old_log_prob = old.log_prob(actions).sum(-1)
+
+    def objective(differentiable):
+        new = Normal(mean, torch.ones(2))
+        ratio = torch.exp(new.log_prob(actions).sum(-1) - old_log_prob)
+        return -(ratio * advantages).mean(), kl_divergence(old, new).sum()
+
+    cfg = TRPOConfig(max_kl=0.01)
+    metrics = trpo_step([mean], objective, cfg)
+    loss, kl = objective(False)
+    assert metrics["losses/loss_after"] < metrics["losses/loss_before"] and loss.item() == metrics["losses/loss_after"]
+    assert 0.5 * cfg.max_kl < kl.item() < cfg.max_kl and (mean > 0).all()
+    with pytest.raises(FieldError, match="ls_backtrack_ratio"):
+        TRPOConfig(ls_backtrack_ratio=1.0)
