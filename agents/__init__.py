@@ -18,6 +18,10 @@ from .maml import MAMLConfig, make_maml_trainer  # noqa: E402
 register_agent("maml", MAMLConfig, make_maml_trainer)
 register_agent("cavia", CAVIAConfig, make_cavia_trainer)
 
+from .oracle import OracleConfig, make_oracle_trainer  # noqa: E402
+
+register_agent("oracle", OracleConfig, make_oracle_trainer)
+
 from .classical import CLASSICAL_AGENTS  # noqa: E402
 
 for _name, (_config, _make_trainer) in CLASSICAL_AGENTS.items():
