@@ -22,6 +22,10 @@ from .oracle import OracleConfig, make_oracle_trainer  # noqa: E402
 
 register_agent("oracle", OracleConfig, make_oracle_trainer)
 
+from .rl2 import RL2Config, make_rl2_trainer  # noqa: E402
+
+register_agent("rl2", RL2Config, make_rl2_trainer)
+
 from .classical import CLASSICAL_AGENTS  # noqa: E402
 
 for _name, (_config, _make_trainer) in CLASSICAL_AGENTS.items():
