@@ -1,0 +1,201 @@
+"""Stable-Baselines3 baselines (agents/sb3.py): configs, the adapter, checkpoints, RL^2 learning, the CLI."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from metarl.agent import RandomAgent, TaskAware, Transition
+from metarl.cli import main
+from metarl.config import ConfigError, load_config
+from metarl.evaluation import evaluate_adaptation, load_adaptation
+from metarl.runs import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from metarl.tasks import tasks_to_tensors
+from metarl.train import make_trainer, seed_everything
+from metarl.wrappers import TaskObservationWrapper, TrialWrapper
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs" / "sb3"
+BANDIT = CONFIGS / "bernoulli_bandit_recurrent_ppo_rl2.yaml"
+POINT_PPO = CONFIGS / "point_robot_ppo_oracle.yaml"
+CPU = torch.device("cpu")
+# RL^2 on 2-armed bandits, sized to learn within ~10k steps on one CPU core.
+FAST_RL2 = [
+    "env.kwargs={num_arms: 2}", "sb3.n_envs=16", "sb3.policy_kwargs={lstm_hidden_size: 32, net_arch: []}",
+    "sb3.hyperparameters={n_steps: 20, batch_size: 80, n_epochs: 4, learning_rate: 0.01, ent_coef: 0.0, gamma: 0.5, "
+    "gae_lambda: 0.9}",
+]  # fmt: skip
+
+
+def test_every_sb3_config_loads_and_names_its_variant():
+    names = {}
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        cfg = load_config(path)
+        assert cfg.agent == "sb3" and cfg.env.id.startswith("metarl/")
+        names[path.stem] = cfg.agent_config.variant
+    assert len(names) == 21
+    assert names["cheetah_vel_ppo_multitask"] == "sb3-ppo" and names["ant_dir_sac_oracle"] == "sb3-sac-oracle"
+    assert names["bernoulli_bandit_recurrent_ppo_rl2"] == "sb3-recurrent_ppo-rl2"
+
+
+@pytest.mark.parametrize(
+    "override, fragments",
+    [
+        ("sb3.hyperparameters={n_step: 64}", ["sb3.hyperparameters.n_step", "a keyword of PPO", "n_steps"]),
+        ("sb3.hyperparameters={seed: 3}", ["sb3.hyperparameters.seed", "a keyword of PPO"]),
+        ("sb3.policy_kwargs={lstm_hidden_size: 8}", ["sb3.policy_kwargs.lstm_hidden_size", "ActorCriticPolicy"]),
+        ("sb3.policy_kwargs={activation_fn: swish}", ["sb3.policy_kwargs.activation_fn", "'swish'", "relu"]),
+        ("sb3.trial=true", ["sb3.trial", "recurrent_ppo"]),
+        ("sb3.algo=dqn", ["sb3.algo", "'ppo', 'sac', 'recurrent_ppo'"]),
+        ("sb3.n_envs=0", ["sb3.n_envs", ">= 1"]),
+        ("sb3.trial_episodes=3", ["sb3.trial_episodes", "trial: true"]),
+    ],
+)
+def test_config_errors_name_the_key_and_what_is_allowed(override, fragments):
+    with pytest.raises(ConfigError) as err:
+        load_config(POINT_PPO, [override])
+    for fragment in fragments:
+        assert fragment in str(err.value)
+
+
+def test_the_cli_refuses_a_bad_config_before_making_a_run_directory(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "metarl.cli", "train", str(POINT_PPO), "sb3.hyperparameters={n_step: 64}",
+         "--run-dir", str(tmp_path / "run")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 2 and "sb3.hyperparameters.n_step" in out.stderr
+    assert not (tmp_path / "run").exists()
+
+
+# ----- the adapter builds the observations the model was trained on ---------------------------------------
+def test_the_rl2_adapter_sees_the_trial_wrappers_observations():
+    """Replaying a trial of the wrapper through the adapter gives the model the same inputs, the
+    previous step and done flag carried across the trial's episodes."""
+    cfg = load_config(CONFIGS / "bernoulli_bandit_recurrent_ppo_rl2.yaml", ["env.id=metarl/PointRobot-v0", "env.kwargs={}",
+                      "sb3.n_envs=1", "sb3.trial_episodes=2", "sb3.policy_kwargs={lstm_hidden_size: 8}"])  # fmt: skip
+    agent = make_trainer(cfg, CPU).agent
+    env = TrialWrapper(gym.make("metarl/PointRobot-v0"), trial_episodes=2)
+    trial_obs, _ = env.reset(seed=3)
+    state = agent.begin_task(1)
+    obs = torch.as_tensor(trial_obs[:2])[None]
+    done = False
+    while not done:
+        np.testing.assert_allclose(agent.model_input(obs, state)[0], trial_obs, atol=1e-6)
+        action, state = agent.act(obs, state, deterministic=False)
+        trial_obs, reward, done, _, info = env.step(action[0].numpy())
+        inner_done = "inner_episode" in info
+        next_obs = torch.as_tensor(trial_obs[:2])[None]
+        step = Transition(obs, action, torch.tensor([reward]), next_obs, torch.tensor([inner_done]), torch.tensor([False]),
+                          torch.tensor([True]))  # fmt: skip
+        state = agent.observe(state, step)
+        if inner_done:
+            state = agent.end_episode(state)
+        obs = next_obs
+
+
+def test_the_oracle_adapter_is_task_aware_and_appends_the_task():
+    trainer = make_trainer(load_config(POINT_PPO), CPU)
+    agent = trainer.agent
+    assert isinstance(agent, TaskAware) and not isinstance(make_trainer(load_config(BANDIT), CPU).agent, TaskAware)
+    env = TaskObservationWrapper(gym.make("metarl/PointRobot-v0"))
+    task = env.unwrapped.task_set("test")[4]
+    wrapped, _ = env.reset(seed=0, options={"task": task})
+    agent.set_tasks(tasks_to_tensors([task]))
+    np.testing.assert_allclose(agent.model_input(torch.as_tensor(wrapped[:2])[None], None)[0], wrapped, atol=1e-7)
+
+
+# ----- checkpoints -----------------------------------------------------------------------------------------
+TINY_MLP = "sb3.policy_kwargs={net_arch: [16, 16]}"
+RESUME_CASES = {
+    "ppo-normalize-oracle": (POINT_PPO, [TINY_MLP, "sb3.normalize=true", "sb3.n_envs=2",
+                                         "sb3.hyperparameters={n_steps: 32, batch_size: 32, n_epochs: 2}"]),
+    "sac": (CONFIGS / "point_robot_sac_multitask.yaml", [TINY_MLP, "sb3.steps_per_iteration=30",
+            "sb3.hyperparameters={learning_starts: 40, batch_size: 16, buffer_size: 1000}"]),
+    "recurrent_ppo-trial": (BANDIT, ["sb3.n_envs=2", "sb3.policy_kwargs={lstm_hidden_size: 8, net_arch: []}",
+                                     "sb3.hyperparameters={n_steps: 15, batch_size: 10, n_epochs: 2}"]),
+    "ppo-mujoco": (CONFIGS / "cheetah_vel_ppo_multitask.yaml", ["sb3.policy_kwargs={net_arch: [8]}",
+                   "sb3.hyperparameters={n_steps: 70, batch_size: 35, n_epochs: 1}"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(RESUME_CASES))
+def test_a_checkpoint_resumes_exactly_where_training_stopped(case, tmp_path):
+    """Train, checkpoint (through the checkpoint file), go on; a fresh trainer loaded from the
+    checkpoint goes on the same way: same parameters, optimizer, counters, episodes and envs
+    (MuJoCo mid-episode), replay buffer (SAC), LSTM state and normalizer statistics."""
+    path, overrides = RESUME_CASES[case]
+    cfg = load_config(path, [*overrides, "device=cpu", "train.total_steps=100000"])
+    seed_everything(cfg.seed)
+    first = make_trainer(cfg, CPU)
+    for _ in range(3):
+        first.train_iteration()
+    save_checkpoint(tmp_path, {"trainer": first.state_dict(), "rng": rng_state()}, first.env_steps, cfg)
+    for _ in range(3):
+        first.train_iteration()
+
+    checkpoint = load_checkpoint(tmp_path, cfg)
+    second = make_trainer(cfg, CPU)
+    second.load_state_dict(checkpoint["state"]["trainer"])
+    set_rng_state(checkpoint["state"]["rng"])
+    assert second.env_steps == checkpoint["step"]
+    for _ in range(3):
+        second.train_iteration()
+
+    assert second.env_steps == first.env_steps and second.episode_returns == first.episode_returns
+    for (name, a), b in zip(first.model.policy.state_dict().items(), second.model.policy.state_dict().values()):
+        assert torch.equal(a, b), f"{name} differs after resume"
+    obs_first = first.model._last_obs
+    np.testing.assert_array_equal(obs_first, second.model._last_obs)
+    if case == "sac":
+        assert first.model.replay_buffer.pos == second.model.replay_buffer.pos
+        np.testing.assert_array_equal(first.model.replay_buffer.observations, second.model.replay_buffer.observations)
+
+
+# ----- learning: RL^2 through sb3-contrib ------------------------------------------------------------------
+def test_recurrent_ppo_on_trials_adapts_on_held_out_bandits():
+    """RecurrentPPO on TrialWrapper trials of 2-armed Bernoulli bandits, evaluated through the
+    adapter on 500 held-out bandits: the return per pull rises over the trial and beats a random
+    policy on the same bandits."""
+    cfg = load_config(BANDIT, [*FAST_RL2, "train.total_steps=10000"])
+    seed_everything(cfg.seed)
+    trainer = make_trainer(cfg, CPU)
+    while trainer.env_steps < cfg.train.total_steps:
+        trainer.train_iteration()
+    held_out = trainer.family.sample_tasks(500, seed=7)  # not the training set's draws
+    kwargs = {"num_arms": 2}
+    learned = evaluate_adaptation(trainer.agent, cfg.env.id, tasks=held_out, env_kwargs=kwargs).returns
+    random = evaluate_adaptation(RandomAgent(trainer.family.action_space), cfg.env.id, tasks=held_out, env_kwargs=kwargs)
+    first, later = learned[:, 0].mean(), learned[:, 5:].mean()
+    assert later > first + 0.05, learned.mean(0)
+    assert learned[:, 1:].mean() > random.returns[:, 1:].mean() + 0.04, (learned.mean(0), random.returns.mean())
+
+
+# ----- the command line ------------------------------------------------------------------------------------
+def test_train_evaluate_and_plot_through_the_cli(tmp_path, capsys):
+    run = tmp_path / "run"
+    overrides = [TINY_MLP, "train.total_steps=256", "train.log_every=64", "sb3.hyperparameters={n_steps: 64, batch_size: 32}"]
+    assert main(["train", str(POINT_PPO), "--run-dir", str(run), *overrides]) == 0
+    rows = (run / "eval" / "adaptation.csv").read_text().splitlines()
+    assert rows[0] == "task_index,goal_0,goal_1,episode,return,length" and len(rows) == 1 + 30 * 3
+    summary = json.loads((run / "eval" / "adaptation.json").read_text())
+    assert summary["agent"] == "sb3-ppo-oracle" and summary["env"] == "metarl/PointRobot-v0"
+    assert main(["evaluate", str(run), "--tasks", "ood", "--episodes", "2"]) == 0
+    assert "(ood tasks)" in capsys.readouterr().out and load_adaptation(run).returns.shape == (30, 2)
+    assert main(["plot", str(run), "--out", str(tmp_path / "curve.png")]) == 0
+    assert (tmp_path / "curve.png").stat().st_size > 0
+
+
+def test_the_readme_example_runs(tmp_path):
+    """examples/sb3_rl2.py (the README's SB3 section) with a tiny budget."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "sb3_rl2.py"), "--steps", "320"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "return per pull" in out.stdout
