@@ -5,9 +5,10 @@ The rows of the RL^2 paper's tables (Duan et al., 2016, tables 1 and 2) that are
 - bandits (``metarl/BernoulliBandit-v0``, ``metarl/GaussianBandit-v0``; one episode is one pull,
   so the adaptation state carries the arm statistics across the episodes of a trial):
   ``ThompsonSamplingAgent``, ``UCB1Agent``, ``GreedyAgent`` (greedy and epsilon-greedy on the
-  empirical mean), and for Bernoulli arms with a known horizon ``GittinsIndexAgent`` (the
-  finite-horizon Gittins index) and ``BayesOptimalBernoulliAgent`` (exact dynamic programming
-  over posterior counts, for horizons whose belief space is small enough, e.g. 10 pulls);
+  empirical or the posterior mean), and for Bernoulli arms with a known horizon
+  ``GittinsIndexAgent`` (the finite-horizon Gittins index) and ``BayesOptimalBernoulliAgent``
+  (exact dynamic programming over posterior counts, for horizons whose belief space is small
+  enough, e.g. 10 pulls);
 - tabular MDPs (``metarl/TabularMDP-v0``): ``PSRLAgent`` (posterior sampling), ``MeanModelAgent``
   (greedy / epsilon-greedy certainty equivalence and BEB's exploration bonus), and
   ``metarl.agent.RandomAgent``.
@@ -229,26 +230,45 @@ class UCB1Agent(BanditAgent):
 
 
 class GreedyAgent(BanditAgent):
-    """Greedy on the empirical mean, with epsilon-exploration when ``epsilon > 0``.
+    """Greedy on each arm's mean-reward estimate, with epsilon-exploration when ``epsilon > 0``.
 
-    Arms not pulled yet count as best, so every arm is pulled once first; afterwards the arm with
-    the highest empirical mean reward is pulled (ties at random), except that with probability
-    ``epsilon`` an arm is drawn uniformly at random instead.
+    The estimate is ``(reward_sum + prior_pulls * prior_mean) / (pulls + prior_pulls)``. With the
+    default ``prior_pulls = 0`` it is the empirical mean, and arms not pulled yet count as best,
+    so every arm is pulled once first. ``prior_pulls > 0`` gives the posterior mean of a
+    conjugate prior instead (Bernoulli arms, Beta(1, 1): ``prior_pulls=2, prior_mean=0.5``;
+    Gaussian arms, N(0, 1) with unit noise: ``prior_pulls=1, prior_mean=0``), and unpulled arms
+    are valued at ``prior_mean``. The arm with the highest estimate is pulled (ties at random),
+    except that with probability ``epsilon`` an arm is drawn uniformly at random instead.
     """
 
-    def __init__(self, num_arms: int, seed: int = 0, device: str | torch.device = "cpu", *, epsilon: float = 0.0) -> None:
+    def __init__(
+        self,
+        num_arms: int,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        *,
+        epsilon: float = 0.0,
+        prior_mean: float = 0.0,
+        prior_pulls: float = 0.0,
+    ) -> None:
         super().__init__(num_arms, seed, device)
         if not 0.0 <= epsilon <= 1.0:
             raise ValueError(f"epsilon must be in [0, 1], got {epsilon!r}")
-        self.epsilon = epsilon
-        self.name = "greedy" if epsilon == 0 else f"epsilon-greedy({epsilon:g})"
+        if not prior_pulls >= 0.0:
+            raise ValueError(f"prior_pulls must be >= 0, got {prior_pulls!r}")
+        self.epsilon, self.prior_mean, self.prior_pulls = epsilon, prior_mean, prior_pulls
+        base = "greedy" if prior_pulls == 0 else "greedy-posterior"
+        self.name = base if epsilon == 0 else f"epsilon-{base}({epsilon:g})"
 
     def scores(self, stats: ArmStats) -> Tensor:
-        """Empirical means (``inf`` for unpulled arms), replaced by noise in epsilon-exploring rows."""
-        means = torch.where(stats.pulls > 0, stats.reward_sum / stats.pulls.clamp_min(1), torch.inf)
-        explore = torch.rand(means.shape[:1], generator=self.generator, device=means.device) < self.epsilon
-        noise = torch.rand(means.shape, generator=self.generator, dtype=means.dtype, device=means.device)
-        return torch.where(explore.unsqueeze(-1), noise, means)
+        """Mean-reward estimates (``inf`` for never-pulled arms without a prior), replaced by noise
+        in the rows that explore."""
+        pulls = stats.pulls + self.prior_pulls
+        estimate = (stats.reward_sum + self.prior_pulls * self.prior_mean) / pulls.clamp_min(1e-300)
+        estimate = torch.where(pulls > 0, estimate, torch.inf)
+        explore = torch.rand(estimate.shape[:1], generator=self.generator, device=estimate.device) < self.epsilon
+        noise = torch.rand(estimate.shape, generator=self.generator, dtype=estimate.dtype, device=estimate.device)
+        return torch.where(explore.unsqueeze(-1), noise, estimate)
 
 
 # ----- Bernoulli bandits with a known horizon: counts, Gittins index, Bayes-optimal DP -----------
@@ -779,13 +799,17 @@ class UCB1Config:
 
 @dataclass
 class GreedyConfig:
-    """Greedy (``epsilon = 0``) or epsilon-greedy; bandits: empirical means, tabular MDPs: the
-    posterior mean MDP (``MeanModelAgent``)."""
+    """Greedy (``epsilon = 0``) or epsilon-greedy. Bandits: ``GreedyAgent``'s estimate, the
+    empirical mean unless ``prior_pulls > 0`` pseudo-pulls of reward ``prior_mean`` are added;
+    tabular MDPs: the posterior mean MDP (``MeanModelAgent``; the prior fields are unused)."""
 
     epsilon: float = 0.0
+    prior_mean: float = 0.0
+    prior_pulls: float = 0.0
 
     def __post_init__(self) -> None:
         check(0.0 <= self.epsilon <= 1.0, "epsilon", self.epsilon, "a number in [0, 1]")
+        check(self.prior_pulls >= 0.0, "prior_pulls", self.prior_pulls, ">= 0")
 
 
 @dataclass
@@ -885,11 +909,13 @@ def make_ucb1_trainer(cfg: RunConfig, device: torch.device) -> NoLearningTrainer
 
 def make_greedy_trainer(cfg: RunConfig, device: torch.device) -> NoLearningTrainer:
     """Greedy / epsilon-greedy: empirical means on a bandit, the posterior mean MDP on TabularMDP-v0."""
-    epsilon = cfg.agent_config.epsilon
+    c: GreedyConfig = cfg.agent_config
     if isinstance(_unwrapped_env(cfg), TabularMDPEnv):
-        agent: Agent = MeanModelAgent(*_tabular(cfg, "greedy"), cfg.seed, device, epsilon=epsilon)
+        agent: Agent = MeanModelAgent(*_tabular(cfg, "greedy"), cfg.seed, device, epsilon=c.epsilon)
     else:
-        agent = GreedyAgent(_bandit(cfg, "greedy")[0], cfg.seed, device, epsilon=epsilon)
+        num_arms = _bandit(cfg, "greedy")[0]
+        prior = {"prior_mean": c.prior_mean, "prior_pulls": c.prior_pulls}
+        agent = GreedyAgent(num_arms, cfg.seed, device, epsilon=c.epsilon, **prior)
     return NoLearningTrainer(agent, cfg.train.total_steps)
 
 
