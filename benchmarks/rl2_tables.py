@@ -255,7 +255,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="bandits: (epsilon-)greedy on the Beta(1, 1) posterior mean (default) or the empirical mean",
     )  # fmt: skip
     parser.add_argument("--bonus", type=float, default=1.0, help="BEB's bonus coefficient (default 1)")
-    parser.add_argument("--rl2-run", action="append", default=[], metavar="RUN_DIR", help="RL^2 run to add (repeatable)")
+    parser.add_argument("--rl2-run", action="append", default=[], metavar="RUN_DIR", help="RL^2 run (repeatable)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the tasks, the envs and the agents (default 0)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     parser.add_argument("--only", choices=["bandits", "mdps"], default=None, help="run one table")
