@@ -119,8 +119,9 @@ class SB3Config:
         for key, value in self.policy_kwargs.items():
             check(key in allowed, f"policy_kwargs.{key}", value,
                   f"a keyword of {policy.__name__}: {', '.join(sorted(allowed))}")  # fmt: skip
-        activation = self.policy_kwargs.get("activation_fn", "tanh")
-        check(activation in ACTIVATIONS, "policy_kwargs.activation_fn", activation, ", ".join(ACTIVATIONS))
+        if "activation_fn" in self.policy_kwargs:
+            activation = self.policy_kwargs["activation_fn"]
+            check(activation in ACTIVATIONS, "policy_kwargs.activation_fn", activation, ", ".join(ACTIVATIONS))
 
     @property
     def variant(self) -> str:
@@ -385,18 +386,14 @@ class SB3Trainer:
             states = self.model._last_lstm_states  # excluded from model.save by sb3-contrib
             state["lstm"] = {"pi": tuple(t.cpu().clone() for t in states.pi), "vf": tuple(t.cpu().clone() for t in states.vf)}
         if self.normalizer is not None:
-            # VecNormalize pickles without its venv and its running discounted returns.
-            state["normalizer"] = pickle.dumps(self.normalizer)
-            state["normalizer_returns"] = torch.as_tensor(self.normalizer.returns.copy())
+            state["normalizer"] = _normalizer_state(self.normalizer)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore ``state_dict`` output into this trainer (its envs, model and buffers)."""
         self.venv.envs = pickle.loads(state["envs"])
         if self.normalizer is not None:
-            loaded: VecNormalize = pickle.loads(state["normalizer"])
-            self.normalizer.obs_rms, self.normalizer.ret_rms = loaded.obs_rms, loaded.ret_rms
-            self.normalizer.returns = state["normalizer_returns"].numpy().copy()
+            _load_normalizer_state(self.normalizer, state["normalizer"])
         algorithm = ALGORITHMS[self.sb.algo]
         model = algorithm.load(io.BytesIO(state["model"]), env=self.normalizer or self.venv, device=self.device, force_reset=False)
         model.action_space.np_random.bit_generator.state = state["action_space_rng"]
@@ -423,6 +420,24 @@ def _load_replay_state(buffer: ReplayBuffer, state: dict[str, Any]) -> None:
             values = state[name].numpy()
             getattr(buffer, name)[: len(values)] = values
     buffer.pos, buffer.full = state["pos"], state["full"]
+
+
+def _normalizer_state(normalizer: VecNormalize) -> dict[str, Tensor]:
+    """VecNormalize's running statistics and its running discounted returns (for reward scaling)."""
+    state = {"returns": torch.from_numpy(normalizer.returns.copy())}
+    for name in ("obs_rms", "ret_rms"):
+        rms = getattr(normalizer, name)
+        state |= {f"{name}.mean": torch.as_tensor(rms.mean).clone(), f"{name}.var": torch.as_tensor(rms.var).clone(),
+                  f"{name}.count": torch.tensor(float(rms.count), dtype=torch.float64)}  # fmt: skip
+    return state
+
+
+def _load_normalizer_state(normalizer: VecNormalize, state: dict[str, Tensor]) -> None:
+    normalizer.returns = state["returns"].numpy().copy()
+    for name in ("obs_rms", "ret_rms"):
+        rms = getattr(normalizer, name)
+        rms.mean, rms.var = state[f"{name}.mean"].numpy().copy(), state[f"{name}.var"].numpy().copy()
+        rms.count = float(state[f"{name}.count"])
 
 
 def make_sb3_trainer(cfg: RunConfig, device: torch.device) -> SB3Trainer:

@@ -150,8 +150,10 @@ def test_a_checkpoint_resumes_exactly_where_training_stopped(case, tmp_path):
     assert second.env_steps == first.env_steps and second.episode_returns == first.episode_returns
     for (name, a), b in zip(first.model.policy.state_dict().items(), second.model.policy.state_dict().values()):
         assert torch.equal(a, b), f"{name} differs after resume"
-    obs_first = first.model._last_obs
-    np.testing.assert_array_equal(obs_first, second.model._last_obs)
+    np.testing.assert_array_equal(first.model._last_obs, second.model._last_obs)
+    if first.normalizer is not None:
+        np.testing.assert_array_equal(first.normalizer.obs_rms.var, second.normalizer.obs_rms.var)
+        np.testing.assert_array_equal(first.normalizer.returns, second.normalizer.returns)
     if case == "sac":
         assert first.model.replay_buffer.pos == second.model.replay_buffer.pos
         np.testing.assert_array_equal(first.model.replay_buffer.observations, second.model.replay_buffer.observations)
@@ -180,7 +182,7 @@ def test_recurrent_ppo_on_trials_adapts_on_held_out_bandits():
 def test_train_evaluate_and_plot_through_the_cli(tmp_path, capsys):
     run = tmp_path / "run"
     overrides = [TINY_MLP, "train.total_steps=256", "train.log_every=64", "sb3.hyperparameters={n_steps: 64, batch_size: 32}"]
-    assert main(["train", str(POINT_PPO), "--run-dir", str(run), *overrides]) == 0
+    assert main(["train", str(POINT_PPO), *overrides, "--run-dir", str(run)]) == 0
     rows = (run / "eval" / "adaptation.csv").read_text().splitlines()
     assert rows[0] == "task_index,goal_0,goal_1,episode,return,length" and len(rows) == 1 + 30 * 3
     summary = json.loads((run / "eval" / "adaptation.json").read_text())
