@@ -64,8 +64,9 @@ TASK_SOURCES = ("distribution", "train_set")
 
 @dataclass
 class RL2Config:
-    """RL^2 hyperparameters; defaults follow the paper's bandit/MDP setup (GRU of 256 units,
-    gamma 0.99, GAE lambda 0.3), with PPO in place of TRPO."""
+    """RL^2 hyperparameters. The network defaults are the paper's bandit/MDP policy (a GRU of
+    256 units read by linear heads); ``ppo`` defaults to ``PPOConfig``'s, so each config states
+    its discount and GAE lambda (the paper: 0.99 and 0.3 on bandits and MDPs)."""
 
     num_envs: int = 256  # tasks per iteration, one trial each, stepped together
     trial_episodes: int | None = None  # None: the family's trial_episodes
@@ -76,7 +77,7 @@ class RL2Config:
     init_log_std: float = 0.0  # Box actions: initial log standard deviation
     bptt_length: int | None = None  # None: backpropagate through whole trials
     normalize_rewards: bool = False  # scale rewards by the std of the discounted trial return
-    ppo: PPOConfig = field(default_factory=lambda: PPOConfig(gamma=0.99, gae_lambda=0.3))
+    ppo: PPOConfig = field(default_factory=PPOConfig)
 
     def __post_init__(self) -> None:
         for name in ("num_envs", "hidden_size"):
@@ -169,7 +170,9 @@ class RL2Agent(nn.Module):
 
     name = "rl2"
 
-    def __init__(self, cfg: RL2Config, obs_space: spaces.Space, action_space: spaces.Space, device: torch.device, seed: int = 0) -> None:
+    def __init__(
+        self, cfg: RL2Config, obs_space: spaces.Space, action_space: spaces.Space, device: torch.device, seed: int = 0
+    ) -> None:
         super().__init__()
         check_action_space(action_space)
         self.obs_space, self.action_space = obs_space, action_space
@@ -195,7 +198,8 @@ class RL2Agent(nn.Module):
 
     def inputs(self, obs: Tensor, state: RL2State) -> Tensor:
         """The GRU's input ``(n, D)`` for observations ``obs`` in ``state``, as in training."""
-        return trial_input(obs.to(self.device), state.prev_action, state.prev_reward, state.prev_done, self.action_space)
+        s = state
+        return trial_input(obs.to(self.device), s.prev_action, s.prev_reward, s.prev_done, self.action_space)
 
     @torch.no_grad()
     def act(self, obs: Tensor, state: RL2State, deterministic: bool = True) -> tuple[Tensor, RL2State]:
@@ -209,7 +213,8 @@ class RL2Agent(nn.Module):
     def observe(self, state: RL2State, transition: Transition) -> RL2State:
         """Commit the step for rows with ``transition.valid``: hidden state, action, reward, done."""
         dev = self.device
-        return state.advance(transition.action.to(dev), transition.reward.to(dev), transition.done.to(dev), transition.valid.to(dev))
+        t = transition
+        return state.advance(t.action.to(dev), t.reward.to(dev), t.done.to(dev), t.valid.to(dev))
 
     def end_episode(self, state: RL2State) -> RL2State:
         """Every task's episode ended: the next input's done flag is 1 (the hidden state carries on)."""
@@ -329,7 +334,8 @@ class RL2Learner:
         starting from the hidden state the rollout had there)."""
         ppo, net = self.cfg.ppo, self.agent.net
         last_value = torch.zeros_like(rollout.values[0])  # the trial is the episode: nothing after it
-        advantages, returns = gae(self.scaled_rewards(rollout), rollout.values, rollout.trial_end, last_value, ppo.gamma, ppo.gae_lambda)
+        rewards = self.scaled_rewards(rollout)
+        advantages, returns = gae(rewards, rollout.values, rollout.trial_end, last_value, ppo.gamma, ppo.gae_lambda)
         L = self.bptt_length
         seq = {
             k: chunk_sequences(v, L)
@@ -339,7 +345,6 @@ class RL2Learner:
             ).items()
         }  # fmt: skip
         h0 = rollout.hidden.reshape(-1, rollout.hidden.shape[-1])
-        metrics: dict[str, float] = {}
         for _ in range(ppo.epochs):
             for idx in minibatch_indices(h0.shape[0], ppo.num_minibatches, self.generator, self.device):
                 mb = {k: v[:, idx] for k, v in seq.items()}
@@ -350,9 +355,7 @@ class RL2Learner:
                     value, mb["values"], mb["returns"], mb["mask"],
                 )  # fmt: skip
                 grad_norm = clip_grad_and_step(self.optimizer, losses.total(ppo), ppo.max_grad_norm)
-        metrics.update(losses.metrics())
-        metrics["losses/grad_norm"] = grad_norm
-        return metrics
+        return {**losses.metrics(), "losses/grad_norm": grad_norm}  # of the last minibatch
 
     def train_iteration(self) -> dict[str, float]:
         """Collect one trial per sub-env and run the PPO update on them."""

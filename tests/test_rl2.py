@@ -83,7 +83,8 @@ def test_hidden_state_persists_across_episodes_resets_at_begin_task_and_respects
     assert not state.hidden.any() and not state.prev_done.any()
     obs, flags = torch.zeros(3, 1), torch.ones(3, dtype=torch.bool)
     with pytest.raises(RuntimeError, match="act before observe"):
-        agent.observe(state, Transition(obs, torch.zeros(3, dtype=torch.int64), torch.zeros(3), obs, flags, ~flags, flags))
+        no_action = torch.zeros(3, dtype=torch.int64)
+        agent.observe(state, Transition(obs, no_action, torch.zeros(3), obs, flags, ~flags, flags))
     action, state = agent.act(obs, state, deterministic=False)
     valid = torch.tensor([True, False, True])
     reward = torch.tensor([1.0, 1.0, 0.0])
@@ -107,9 +108,7 @@ def test_trials_with_early_episode_ends_mask_the_rest_of_the_step_budget():
     """Bandit episodes end after one pull: with a 3-step time limit a 4-pull trial ends after 4 of
     its 12 budgeted steps; the rest is masked and carries no reward."""
     cfg = RL2Config(num_envs=5, hidden_size=8, trial_episodes=4)
-    env = gym.make_vec(
-        "metarl/BernoulliBandit-v0", num_envs=5, vectorization_mode="vector_entry_point", device="cpu", max_episode_steps=3
-    )
+    env = gym.make_vec("metarl/BernoulliBandit-v0", 5, vectorization_mode="vector_entry_point", max_episode_steps=3)
     learner = RL2Learner(cfg, env, torch.device("cpu"), seed=0)
     rollout = learner.collect()
     assert rollout.mask.shape == (12, 5) and rollout.mask[:4].all() and not rollout.mask[4:].any()
@@ -181,7 +180,8 @@ class Interrupted(Exception):
 
 def test_resume_after_interruption_continues_identically(tmp_path, monkeypatch):
     """Kill training right after a checkpoint, resume: the finished run equals an uninterrupted one."""
-    cfg = load_config(DEMO, [*TINY, "train.total_steps=1600", "train.checkpoint_every=700", "rl2.normalize_rewards=true"])
+    overrides = [*TINY, "train.total_steps=1600", "train.checkpoint_every=700", "rl2.normalize_rewards=true"]
+    cfg = load_config(DEMO, overrides)
     full = train(cfg, make_run_dir(cfg, tmp_path / "full"))
 
     import metarl.train as training
