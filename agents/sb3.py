@@ -16,11 +16,13 @@ evaluate`` and ``metarl plot`` treat it like any meta-RL agent:
 Training calls ``model.learn`` in chunks (one chunk per ``train_iteration``). A checkpoint holds
 the SB3 model (``model.save``: parameters, optimizer states and counters), the sub-envs in the
 middle of their episodes, the replay buffer (SAC), the LSTM states (RecurrentPPO) and the
-running statistics of ``normalize``; resuming loses only the steps after the checkpoint. One
-thing SB3 cannot carry across chunks: a schedule (``lin_...``) would restart its progress at
-every ``learn`` call, so hyperparameters are constants.
+running statistics of ``normalize``; resuming loses only the steps after the checkpoint.
+Hyperparameters are constants: SB3 measures a schedule's progress within one ``learn`` call, so
+chunked training has no schedules over the whole run (the zoo's ``lin_...`` are not supported).
 
-Evaluation is the one place with a numpy round trip: ``model.predict`` takes numpy arrays.
+Unlike metarl's own agents, this baseline is the standard library as it is: SB3 trains on numpy
+single envs in a ``DummyVecEnv`` (a per-env Python loop), and at evaluation the adapter moves the
+batched torch observations to numpy for ``model.predict`` and its actions back to torch.
 """
 
 from __future__ import annotations
