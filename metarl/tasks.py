@@ -89,24 +89,28 @@ def _validate_param(name: str, value: Any, space: spaces.Space) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     arr = np.asarray(value)
-    shown = np.array2string(arr, precision=4, threshold=8) if arr.ndim else f"{arr.item()!r}"
-    where = f"task parameter {name!r} = {shown}"
+
+    def invalid(problem: str) -> ValueError:
+        # the message is built only on failure: formatting arrays dominates validation time otherwise
+        shown = np.array2string(arr, precision=4, threshold=8) if arr.ndim else f"{arr.item()!r}"
+        return ValueError(f"task parameter {name!r} = {shown} {problem}")
+
     if arr.shape != space.shape:
-        raise ValueError(f"{where} has shape {arr.shape}; expected shape {space.shape} in {describe_space(space)}")
+        raise invalid(f"has shape {arr.shape}; expected shape {space.shape} in {describe_space(space)}")
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise ValueError(f"{where} is not numeric; allowed: {describe_space(space)}")
+        raise invalid(f"is not numeric; allowed: {describe_space(space)}")
     if isinstance(space, spaces.Box):
         arr = arr.astype(space.dtype)
         if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{where} is not finite; allowed: {describe_space(space)}")
+            raise invalid(f"is not finite; allowed: {describe_space(space)}")
         if np.any(arr < space.low) or np.any(arr > space.high):
-            raise ValueError(f"{where} is outside the allowed range {describe_space(space)}")
+            raise invalid(f"is outside the allowed range {describe_space(space)}")
         return arr
     if np.any(arr != np.round(arr)):
-        raise ValueError(f"{where} is not an integer; allowed: {describe_space(space)}")
+        raise invalid(f"is not an integer; allowed: {describe_space(space)}")
     arr = arr.astype(np.int64)
     if not space.contains(arr.astype(space.dtype) if arr.ndim else space.dtype.type(arr)):
-        raise ValueError(f"{where} is outside the allowed range {describe_space(space)}")
+        raise invalid(f"is outside the allowed range {describe_space(space)}")
     return arr
 
 
