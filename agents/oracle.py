@@ -1,8 +1,8 @@
 """The task-conditioned oracle: PPO given the true task parameters, the upper bound of adaptation curves.
 
 A policy that is told the task needs no adaptation, so its return on held-out tasks bounds what
-any meta-learner can reach after adapting (as the "oracle" of VariBAD, Zintgraf et al. 2020, and
-PEARL's comparisons). ``conditioning`` picks how the task enters the policy:
+any meta-learner can reach after adapting (the "oracle" of VariBAD, Zintgraf et al. 2020).
+``conditioning`` picks how the task enters the policy:
 
 - ``concat``: the task feature vector (every task parameter flattened, in the task space's
   order; scaled to [-1, 1] by the task space's bounds where both are finite, see
@@ -31,7 +31,11 @@ generators, counters) resumes training identically without saving the simulator 
 Time-limit truncations are bootstrapped with the value of the final observation ("proper time
 limits"); rewards are scaled by the running standard deviation of the discounted return and
 observations by running mean and variance (gymnasium's ``NormalizeReward`` and
-``NormalizeObservation``, as CleanRL and VariBAD do).
+``NormalizeObservation``, as CleanRL and VariBAD do). Departures from CleanRL, all for batching
+over tasks: episodes restart at every rollout (so ``num_steps`` should be a multiple of the
+horizon; otherwise the unfinished episodes are cut and bootstrapped), truncations are
+bootstrapped, and each minibatch holds an equal random share of every sub-env's steps
+(``stratified_minibatches``) so per-task parameters are generated once per minibatch.
 
 Continuous actions: the policy acts in [-1, 1]^d (a Gaussian with a state-independent log
 standard deviation, clipped), rescaled to the env's action bounds, so ``init_log_std`` means the
@@ -91,7 +95,8 @@ class OraclePPOConfig(PPOConfig):
 
 @dataclass
 class OracleConfig:
-    """Oracle / multi-task PPO hyperparameters; defaults are CleanRL's ``ppo_continuous_action``."""
+    """Oracle / multi-task PPO hyperparameters; defaults are CleanRL's ``ppo_continuous_action`` but for
+    the batch (``num_envs`` sub-envs x ``num_steps``, where CleanRL steps one env 2048 times)."""
 
     conditioning: Literal["concat", "hypernetwork", "none"] = "concat"
     normalize_task: bool = True  # scale task parameters to [-1, 1] by the task space's finite bounds

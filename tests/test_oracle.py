@@ -2,8 +2,6 @@
 errors, and the acceptance test (the oracle beats the no-task-information baseline on held-out tasks)."""
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from gymnasium import spaces
 
+from metarl import cli
 from metarl.agent import TaskAware
 from metarl.agents.oracle import (
     HyperActorCritic,
@@ -65,12 +64,9 @@ def test_config_errors_name_the_key_and_what_is_allowed(override, fragments):
         assert fragment in str(err.value)
 
 
-def test_a_bad_config_stops_the_cli_before_any_work(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "metarl.cli", "train", str(NAV), "oracle.conditioning=film", "--run-dir", str(tmp_path / "run")],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert out.returncode == 2 and "oracle.conditioning" in out.stderr
+def test_a_bad_config_stops_the_cli_before_any_work(tmp_path, capsys):
+    assert cli.main(["train", str(NAV), "oracle.conditioning=film", "--run-dir", str(tmp_path / "run")]) == 2
+    assert "oracle.conditioning" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 
@@ -215,19 +211,18 @@ def test_resume_after_interruption_continues_identically(conditioning, tmp_path,
     np.testing.assert_array_equal(load_adaptation(run).returns, load_adaptation(tmp_path / "full").returns)
 
 
-def test_train_cli_writes_a_run_that_evaluate_reloads(tmp_path):
+def test_train_cli_writes_a_run_that_evaluate_reloads(tmp_path, capsys):
+    """``metarl train`` then ``metarl evaluate`` (in-process): the checkpoint restores the policy and
+    its observation statistics, so re-evaluating the test tasks gives the same returns."""
     run = tmp_path / "run"
-    subprocess.run(
-        [sys.executable, "-m", "metarl.cli", "train", str(CONFIGS / "point_robot_hypernetwork.yaml"), *TINY,
-         "train.total_steps=800", "--run-dir", str(run)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    assert checkpoint_paths(run) and load_adaptation(run).agent == "oracle-hypernetwork"
-    out = subprocess.run(
-        [sys.executable, "-m", "metarl.cli", "evaluate", str(run), "--tasks", "ood", "--episodes", "2"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    assert "(ood tasks)" in out and load_adaptation(run).returns.shape == (30, 2)
+    config = str(CONFIGS / "point_robot_hypernetwork.yaml")
+    assert cli.main(["train", config, *TINY, "train.total_steps=800", "--run-dir", str(run)]) == 0
+    trained = load_adaptation(run)
+    assert checkpoint_paths(run) and trained.agent == "oracle-hypernetwork"
+    assert cli.main(["evaluate", str(run), "--episodes", "1"]) == 0
+    np.testing.assert_array_equal(load_adaptation(run).returns, trained.returns)
+    assert cli.main(["evaluate", str(run), "--tasks", "ood", "--episodes", "2"]) == 0
+    assert "(ood tasks)" in capsys.readouterr().out and load_adaptation(run).returns.shape == (30, 2)
 
 
 # ----- the acceptance test -------------------------------------------------------------------------
