@@ -552,7 +552,8 @@ class OracleTrainer:
         """PPO epochs over minibatches that each hold an equal, random share of every sub-env's steps."""
         ppo, net = self.cfg.ppo, self.agent.net
         T, n = rollout.values.shape
-        lr = ppo.lr * max(0.0, 1.0 - self.env_steps / self.total_steps) if self.cfg.anneal_lr else ppo.lr
+        collected_before = self.env_steps - T * n  # as CleanRL: the fraction left when the rollout began
+        lr = ppo.lr * max(0.0, 1.0 - collected_before / self.total_steps) if self.cfg.anneal_lr else ppo.lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         sums: dict[str, float] = defaultdict(float)
