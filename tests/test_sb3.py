@@ -110,6 +110,18 @@ def test_the_oracle_adapter_is_task_aware_and_appends_the_task():
     np.testing.assert_allclose(agent.model_input(torch.as_tensor(wrapped[:2])[None], None)[0], wrapped, atol=1e-7)
 
 
+def test_a_recurrent_model_outside_trials_starts_every_episode_afresh():
+    """Without trials the LSTM restarts at each episode, as in training: on the deterministic point
+    robot the deterministic policy repeats its return; the RL^2 adapter carries its memory on."""
+    lstm = ["env.id=metarl/PointRobot-v0", "env.kwargs={}", "sb3.n_envs=1", "sb3.policy_kwargs={lstm_hidden_size: 8}"]
+    episodic = make_trainer(load_config(BANDIT, [*lstm, "sb3.trial=false"]), CPU).agent
+    returns = evaluate_adaptation(episodic, "metarl/PointRobot-v0", episodes=3).returns
+    np.testing.assert_array_equal(returns[:, 1:], returns[:, :2])
+    trial = make_trainer(load_config(BANDIT, lstm), CPU).agent
+    returns = evaluate_adaptation(trial, "metarl/PointRobot-v0", episodes=3).returns
+    assert not np.array_equal(returns[:, 1:], returns[:, :2])
+
+
 # ----- checkpoints -----------------------------------------------------------------------------------------
 TINY_MLP = "sb3.policy_kwargs={net_arch: [16, 16]}"
 RESUME_CASES = {
