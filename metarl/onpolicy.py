@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn as nn
@@ -125,12 +125,25 @@ def trial_input_dim(obs_space: spaces.Space, space: spaces.Space) -> int:
 
 
 # ----- advantages ----------------------------------------------------------------------------------
-def gae(rewards: Tensor, values: Tensor, dones: Tensor, last_value: Tensor, gamma: float, lam: float) -> tuple[Tensor, Tensor]:
+def gae(
+    rewards: Tensor,
+    values: Tensor,
+    dones: Tensor,
+    last_value: Tensor,
+    gamma: float,
+    lam: float,
+    timeouts: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
     """Generalized advantage estimates and value targets for time-major ``(T, N)`` rollouts.
 
     ``dones[t]`` is 1 when step ``t`` ended the sequence the value function is defined over (no
     bootstrap past it); ``last_value`` ``(N,)`` bootstraps the step after ``T - 1``. Returns
     ``(advantages, returns)`` with ``returns = advantages + values``.
+
+    ``timeouts[t]`` (optional) is 1 when step ``t`` ended an episode by its time limit: that
+    step's advantage is zero (its value target is the prediction itself) and the estimate of the
+    steps before it starts afresh there, as ``use_proper_time_limits`` in ikostrikov's
+    pytorch-a2c-ppo-acktr, which VariBAD uses.
     """
     T = rewards.shape[0]
     advantages = torch.zeros_like(rewards)
@@ -139,6 +152,8 @@ def gae(rewards: Tensor, values: Tensor, dones: Tensor, last_value: Tensor, gamm
         keep = 1.0 - dones[t].float()
         delta = rewards[t] + gamma * next_value * keep - values[t]
         running = delta + gamma * lam * keep * running
+        if timeouts is not None:
+            running = running * (1.0 - timeouts[t].float())
         advantages[t] = running
         next_value = values[t]
     return advantages, advantages + values
@@ -224,6 +239,7 @@ class PPOConfig:
     num_minibatches: int = 4
     clip: float = 0.2
     value_clip: float | None = None
+    value_loss: Literal["mse", "huber"] = "mse"  # huber: smooth L1 (ikostrikov / VariBAD ppo_use_huberloss)
     value_coef: float = 0.5
     entropy_coef: float = 0.0
     max_grad_norm: float = 0.5
@@ -237,6 +253,7 @@ class PPOConfig:
         for name in ("value_coef", "entropy_coef"):
             check(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
         check(self.value_clip is None or self.value_clip > 0, "value_clip", self.value_clip, "null or > 0")
+        check(self.value_loss in ("mse", "huber"), "value_loss", self.value_loss, "'mse' or 'huber'")
         check(0 <= self.gamma <= 1, "gamma", self.gamma, "[0, 1]")
         check(0 <= self.gae_lambda <= 1, "gae_lambda", self.gae_lambda, "[0, 1]")
 
@@ -282,6 +299,8 @@ def ppo_losses(
 
     ``mask`` may also hold non-negative float weights: the averages are then weighted means
     (e.g. weights ``1 / steps of the entry's task`` give the mean over tasks of per-task means).
+    The value loss is half the mean squared error (``cfg.value_loss="huber"``: half the mean
+    smooth-L1 error), each entry the larger of the plain and the clipped error when ``value_clip``.
     """
     m = torch.ones_like(log_prob) if mask is None else mask.float()
     count = m.sum().clamp(min=1.0)
@@ -292,14 +311,21 @@ def ppo_losses(
     log_ratio = log_prob - old_log_prob
     ratio = log_ratio.exp()
     surrogate = torch.min(ratio * advantages, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * advantages)
-    value_error = (value - returns).square()
+    value_error = _value_error(value, returns, cfg.value_loss)
     if cfg.value_clip is not None:
         clipped = old_value + (value - old_value).clamp(-cfg.value_clip, cfg.value_clip)
-        value_error = torch.max(value_error, (clipped - returns).square())
+        value_error = torch.max(value_error, _value_error(clipped, returns, cfg.value_loss))
     with torch.no_grad():
         approx_kl = mean((ratio - 1) - log_ratio)  # the low-variance k3 estimator
         clip_fraction = mean(((ratio - 1).abs() > cfg.clip).float())
     return PPOLosses(-mean(surrogate), 0.5 * mean(value_error), mean(entropy), approx_kl, clip_fraction)
+
+
+def _value_error(value: Tensor, returns: Tensor, kind: str) -> Tensor:
+    """Per-entry squared error, or smooth L1 (Huber with threshold 1) for ``kind="huber"``."""
+    if kind == "huber":
+        return nn.functional.smooth_l1_loss(value, returns, reduction="none")
+    return (value - returns).square()
 
 
 def minibatch_indices(n: int, num_minibatches: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> list[Tensor]:

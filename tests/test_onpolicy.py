@@ -131,6 +131,32 @@ def test_running_mean_std_matches_the_moments_of_all_batches():
     torch.testing.assert_close(copy.std(), rms.std())
 
 
+def test_gae_timeouts_zero_the_step_and_restart_the_trace():
+    g = torch.Generator().manual_seed(3)
+    r, v = torch.randn(6, 2, generator=g), torch.randn(6, 2, generator=g)
+    d, timeouts = torch.zeros(6, 2), torch.zeros(6, 2)
+    timeouts[2, 0] = 1
+    last = torch.randn(2, generator=g)
+    adv, ret = gae(r, v, d, last, 0.9, 0.8, timeouts=timeouts)
+    plain, _ = gae(r, v, d, last, 0.9, 0.8)
+    assert adv[2, 0] == 0 and ret[2, 0] == v[2, 0]  # the timed-out step's target is its own value
+    torch.testing.assert_close(adv[3:], plain[3:])  # steps after the timeout are unaffected
+    torch.testing.assert_close(adv[:, 1], plain[:, 1])
+    # the step before restarts from its one-step error, still bootstrapped by the value after it
+    torch.testing.assert_close(adv[1, 0], r[1, 0] + 0.9 * v[2, 0] - v[1, 0])
+
+
+def test_huber_value_loss_is_smooth_l1_of_the_larger_clipped_error():
+    cfg = PPOConfig(value_loss="huber", value_clip=0.1)
+    value, old, returns = torch.tensor([0.0, 3.0]), torch.tensor([0.05, 0.0]), torch.tensor([0.5, 0.0])
+    zeros = torch.zeros(2)
+    losses = ppo_losses(cfg, zeros, zeros, zeros, zeros, value, old, returns)
+    # entry 0: |0 - 0.5| -> 0.125 and clipped 0.0 -> 0.125; entry 1: |3| -> 2.5, clipped 0.1 -> 0.005
+    torch.testing.assert_close(losses.value, torch.tensor(0.5 * (0.125 + 2.5) / 2))
+    with pytest.raises(FieldError, match="value_loss"):
+        PPOConfig(value_loss="l1")
+
+
 def test_normalize_over_dims_normalizes_each_task_on_its_own():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(5, 3, 4, generator=g) * torch.tensor([1.0, 10.0, 100.0])[:, None] + 7
