@@ -26,6 +26,10 @@ from .rl2 import RL2Config, make_rl2_trainer  # noqa: E402
 
 register_agent("rl2", RL2Config, make_rl2_trainer)
 
+from .varibad import VariBADConfig, make_varibad_trainer  # noqa: E402
+
+register_agent("varibad", VariBADConfig, make_varibad_trainer)
+
 from .sb3 import SB3Config, make_sb3_trainer  # noqa: E402
 
 register_agent("sb3", SB3Config, make_sb3_trainer)
