@@ -23,6 +23,16 @@ DEMO = ROOT / "configs" / "rl2" / "demo.yaml"
 TINY = ["rl2.num_envs=8", "rl2.hidden_size=16", "rl2.ppo.epochs=2", "rl2.ppo.num_minibatches=2", "train.log_every=50"]
 
 
+@pytest.fixture
+def one_thread():
+    """Train on one torch thread: with small GRU batches a second thread slows training down
+    several-fold on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def small_learner(env_id: str, num_envs: int = 6, seed: int = 0, **cfg_fields) -> RL2Learner:
     cfg = RL2Config(num_envs=num_envs, hidden_size=16, **cfg_fields)
     env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", device="cpu")
@@ -178,7 +188,7 @@ class Interrupted(Exception):
     pass
 
 
-def test_resume_after_interruption_continues_identically(tmp_path, monkeypatch):
+def test_resume_after_interruption_continues_identically(tmp_path, monkeypatch, one_thread):
     """Kill training right after a checkpoint, resume: the finished run equals an uninterrupted one."""
     overrides = [*TINY, "train.total_steps=1600", "train.checkpoint_every=700", "rl2.normalize_rewards=true"]
     cfg = load_config(DEMO, overrides)
@@ -218,7 +228,7 @@ def mean_trial_return(agent, seeds: range) -> float:
     return float(np.mean(returns))
 
 
-def test_rl2_reaches_90_percent_of_thompson_sampling_on_bernoulli_bandits(tmp_path):
+def test_rl2_reaches_90_percent_of_thompson_sampling_on_bernoulli_bandits(tmp_path, one_thread):
     """The acceptance test: RL^2 trained with the demo config (5 arms, 10-pull trials), evaluated
     on the held-out test tasks, earns at least 90% of Thompson sampling's mean total reward."""
     from metarl.agents.classical import ThompsonSamplingAgent
