@@ -55,8 +55,8 @@ Departures from the repo, each for a reason:
   ``reset_task``); ``task_source="train_set"`` draws from the fixed training set instead.
 - Not implemented: A2C, ``pretrain_len`` (VAE pre-training), ``sample_embeddings``,
   ``disable_stochasticity_in_latent``, ``disable_decoder``, ``disable_kl_term`` (use
-  ``kl_weight: 0``), ``add_nonlinearity_to_latent``, ``norm_actions_post_sampling`` and
-  ``policy_anneal_lr``: none is used by the repo's VariBAD configs.
+  ``kl_weight: 0``), ``add_nonlinearity_to_latent`` and ``norm_actions_post_sampling``: none is
+  used by the repo's VariBAD configs.
 """
 
 from __future__ import annotations
@@ -130,6 +130,7 @@ class VariBADConfig:
     norm_actions_pre_sampling: bool = False  # tanh on the Gaussian mean (Box actions)
     policy_init_std: float = 1.0
     use_proper_time_limits: bool = True
+    policy_anneal_lr: bool = False  # policy lr decays linearly to 0 over train.total_steps
     ppo: PPOConfig = field(default_factory=_repo_ppo)  # repo: lr_policy, ppo_*, policy_* (gamma, tau, ...)
     # --- VAE training
     lr_vae: float = 1e-3
@@ -621,7 +622,8 @@ def reduce_terms(loss: Tensor, mask: Tensor, average: bool) -> Tensor:
 class VariBADLearner:
     """VariBAD training: whole trials on fresh tasks, then PPO on the policy and VAE updates."""
 
-    def __init__(self, cfg: VariBADConfig, env: TaskVectorEnv, device: torch.device, seed: int) -> None:
+    def __init__(self, cfg: VariBADConfig, env: TaskVectorEnv, device: torch.device, seed: int,
+                 total_steps: int | None = None) -> None:  # fmt: skip
         obs_space = env.single_observation_space
         if not (isinstance(obs_space, spaces.Box) and len(obs_space.shape) == 1):
             raise ValueError(f"VariBAD needs a 1-D Box observation space; {env.family!r} has {obs_space!r}")
@@ -644,8 +646,13 @@ class VariBADLearner:
         self.train_tasks = env.task_set("train") if cfg.task_source == "train_set" else None
         self.return_rms = RunningMeanStd(device=device)
         self.buffer = TrialBuffer(cfg.vae_buffer_size, device)
+        steps_per_iteration = env.num_envs * self.trial_steps * cfg.trials_per_iteration
+        self.total_iterations = math.ceil(total_steps / steps_per_iteration) if total_steps else None
+        if cfg.policy_anneal_lr and self.total_iterations is None:
+            raise ValueError("policy_anneal_lr needs the length of training: pass total_steps")
         self.env_steps = 0
         self.iterations = 0
+        self.policy_updates = 0
         # One value per trial batch: the mean episode return of its trials.
         self.episode_returns: list[float] = []
 
@@ -919,6 +926,8 @@ class VariBADLearner:
         advantages, returns = advantages[valid], returns[valid]
         if ppo.normalize_advantages:
             advantages = normalize(advantages, eps=1e-5)
+        if cfg.policy_anneal_lr:
+            self._anneal()
         policy.update_normalisation(obs, latent)
         with torch.no_grad():
             old_log_prob = policy(obs, latent)[0].log_prob(action)
@@ -933,10 +942,23 @@ class VariBADLearner:
                     self._joint_step(losses.total(ppo) + cfg.vae_loss_coeff * vae_loss)
                 else:
                     clip_grad_and_step(self.policy_optimizer, losses.total(ppo), ppo.max_grad_norm)
+        self.policy_updates += 1
         metrics = losses.metrics()
+        metrics["charts/policy_lr"] = self.policy_optimizer.param_groups[0]["lr"]
         if cfg.rlloss_through_encoder:
             metrics.update(vae_metrics)
         return metrics
+
+    def _anneal(self) -> None:
+        """The repo's ``policy_anneal_lr``: learning rate ``lr * (1 - updates / iterations)`` for the
+        policy (and for the VAE when ``rlloss_through_encoder``)."""
+        fraction = max(0.0, 1.0 - self.policy_updates / self.total_iterations)
+        optimizers = [(self.policy_optimizer, self.cfg.ppo.lr)]
+        if self.cfg.rlloss_through_encoder:
+            optimizers.append((self.vae_optimizer, self.cfg.lr_vae))
+        for optimizer, lr in optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = lr * fraction
 
     def _joint_step(self, loss: Tensor) -> None:
         """Policy and VAE step on one loss (``rlloss_through_encoder``): policy gradients clipped to
@@ -993,6 +1015,7 @@ class VariBADLearner:
             "generators": {"agent": self.agent.generator.get_state(), "learner": self.generator.get_state()},
             "env_steps": self.env_steps,
             "iterations": self.iterations,
+            "policy_updates": self.policy_updates,
             "episode_returns": self.episode_returns[-1000:],
         }
 
@@ -1010,6 +1033,7 @@ class VariBADLearner:
         self.agent.generator.set_state(state["generators"]["agent"])
         self.generator.set_state(state["generators"]["learner"])
         self.env_steps, self.iterations = state["env_steps"], state["iterations"]
+        self.policy_updates = state["policy_updates"]
         self.episode_returns = list(state["episode_returns"])
 
 
@@ -1019,4 +1043,4 @@ def make_varibad_trainer(cfg: RunConfig, device: torch.device) -> VariBADLearner
     env = gym.make_vec(
         cfg.env.id, num_envs=varibad.num_envs, vectorization_mode="vector_entry_point", device=device, **cfg.env.kwargs
     )
-    return VariBADLearner(varibad, env, device, cfg.seed)
+    return VariBADLearner(varibad, env, device, cfg.seed, cfg.train.total_steps)
