@@ -620,7 +620,12 @@ def reduce_terms(loss: Tensor, mask: Tensor, average: bool) -> Tensor:
 
 # ----- training --------------------------------------------------------------------------------------
 class VariBADLearner:
-    """VariBAD training: whole trials on fresh tasks, then PPO on the policy and VAE updates."""
+    """VariBAD training: whole trials on fresh tasks, then PPO on the policy and VAE updates.
+
+    ``env`` is a batched env with same-step autoreset; ``seed`` seeds every random stream (the
+    agent's from ``seed``, the learner's from ``seed + 1``); ``total_steps``, the length of
+    training in env steps, sets the schedule of ``policy_anneal_lr``.
+    """
 
     def __init__(self, cfg: VariBADConfig, env: TaskVectorEnv, device: torch.device, seed: int,
                  total_steps: int | None = None) -> None:  # fmt: skip
