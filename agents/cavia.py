@@ -121,7 +121,7 @@ class ContextAdaptation(nn.Module):
 def make_cavia_trainer(cfg: RunConfig, device: torch.device) -> GradientMetaLearner:
     """CAVIA on ``cfg.env``: ``meta_batch * inner_episodes`` sub-envs collected together."""
     cavia: CAVIAConfig = cfg.agent_config
-    env = make_env(cfg.env.id, cavia, device, cfg.env.kwargs)
+    env = make_env(cfg, cavia, device)
     policy = make_policy(env, cavia, cavia.context_dim, cavia.context_mode)
     encoder = None
     if cavia.latent_encoder:

@@ -88,7 +88,7 @@ class MAMLAdaptation(nn.Module):
 def make_maml_trainer(cfg: RunConfig, device: torch.device) -> GradientMetaLearner:
     """MAML on ``cfg.env``: ``meta_batch * inner_episodes`` sub-envs collected together."""
     maml: MAMLConfig = cfg.agent_config
-    env = make_env(cfg.env.id, maml, device, cfg.env.kwargs)
+    env = make_env(cfg, maml, device)
     adaptation = MAMLAdaptation(make_policy(env, maml), maml.inner_lr, maml.meta_sgd)
     name = "meta-sgd" if maml.meta_sgd else ("promp" if maml.outer == "promp" else "maml")
     return GradientMetaLearner(maml, env, adaptation, device, cfg.seed, name)

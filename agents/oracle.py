@@ -52,7 +52,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
@@ -73,6 +72,7 @@ from metarl.onpolicy import (
     ppo_losses,
 )
 from metarl.tasks import Task, TaskBatch, stack_tasks
+from metarl.train import make_training_env
 
 CONDITIONINGS = ("concat", "hypernetwork", "none")
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -615,7 +615,5 @@ class OracleTrainer:
 def make_oracle_trainer(cfg: RunConfig, device: torch.device) -> OracleTrainer:
     """The oracle (or the ``none`` baseline) on ``cfg.env``: ``num_envs`` sub-envs on ``device``."""
     oracle: OracleConfig = cfg.agent_config
-    env = gym.make_vec(
-        cfg.env.id, num_envs=oracle.num_envs, vectorization_mode="vector_entry_point", device=device, **cfg.env.kwargs
-    )
+    env = make_training_env(cfg, oracle.num_envs, device)
     return OracleTrainer(oracle, env, cfg.train.total_steps, device, cfg.seed)

@@ -37,6 +37,7 @@ from metarl.agent import Transition
 from metarl.buffers import MultiTaskReplay
 from metarl.config import RunConfig, check
 from metarl.tasks import Task
+from metarl.train import make_training_env
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
@@ -426,13 +427,7 @@ class PEARLLearner:
 def make_pearl_trainer(cfg: RunConfig, device: torch.device) -> PEARLLearner:
     """PEARL on ``cfg.env``: a batched env with one sub-env group per task collected together."""
     pearl: PEARLConfig = cfg.agent_config
-    env = gym.make_vec(
-        cfg.env.id,
-        num_envs=pearl.tasks_per_iteration * pearl.envs_per_task,
-        vectorization_mode="vector_entry_point",
-        device=device,
-        **cfg.env.kwargs,
-    )
+    env = make_training_env(cfg, pearl.tasks_per_iteration * pearl.envs_per_task, device)
     if not isinstance(env.single_action_space, gym.spaces.Box):
         raise ValueError(f"PEARL needs a continuous (Box) action space; {cfg.env.id} has {env.single_action_space}")
     return PEARLLearner(pearl, env, env.task_set("train"), device, cfg.seed)

@@ -35,7 +35,6 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-import gymnasium as gym
 import torch
 import torch.nn as nn
 from gymnasium import spaces
@@ -57,6 +56,7 @@ from metarl.onpolicy import (
     trial_input,
     trial_input_dim,
 )
+from metarl.train import make_training_env
 from metarl.vector import TaskVectorEnv
 
 TASK_SOURCES = ("distribution", "train_set")
@@ -394,7 +394,5 @@ class RL2Learner:
 def make_rl2_trainer(cfg: RunConfig, device: torch.device) -> RL2Learner:
     """RL^2 on ``cfg.env``: ``num_envs`` sub-envs with same-step autoreset, one task each per trial."""
     rl2: RL2Config = cfg.agent_config
-    env = gym.make_vec(
-        cfg.env.id, num_envs=rl2.num_envs, vectorization_mode="vector_entry_point", device=device, **cfg.env.kwargs
-    )
+    env = make_training_env(cfg, rl2.num_envs, device)
     return RL2Learner(rl2, env, device, cfg.seed)

@@ -65,7 +65,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
@@ -90,6 +89,7 @@ from metarl.onpolicy import (
     ppo_losses,
 )
 from metarl.tasks import TaskBatch
+from metarl.train import make_training_env
 from metarl.vector import TaskVectorEnv
 
 #: At most this many cells for ``multihead_for_reward`` (one output head per cell).
@@ -1045,7 +1045,5 @@ class VariBADLearner:
 def make_varibad_trainer(cfg: RunConfig, device: torch.device) -> VariBADLearner:
     """VariBAD on ``cfg.env``: ``num_envs`` sub-envs with same-step autoreset, one task each per trial."""
     varibad: VariBADConfig = cfg.agent_config
-    env = gym.make_vec(
-        cfg.env.id, num_envs=varibad.num_envs, vectorization_mode="vector_entry_point", device=device, **cfg.env.kwargs
-    )
+    env = make_training_env(cfg, varibad.num_envs, device)
     return VariBADLearner(varibad, env, device, cfg.seed, cfg.train.total_steps)

@@ -124,16 +124,23 @@ class EnvConfig:
 
 @dataclass
 class TrainConfig:
-    """Length of training and how often to log and checkpoint, in environment steps."""
+    """Length of training and how often to log and checkpoint, in environment steps.
+
+    ``max_minutes`` also ends training (with the final checkpoint and evaluation) once that much
+    wall-clock time has passed in this process: equal-compute comparisons between agents, and
+    long runs continued over several sessions with ``--resume``.
+    """
 
     total_steps: int = 1_000_000
     log_every: int = 1_000
     checkpoint_every: int = 50_000
     keep_checkpoints: int = 3
+    max_minutes: float | None = None
 
     def __post_init__(self):
         for name in ("total_steps", "log_every", "checkpoint_every", "keep_checkpoints"):
             check(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+        check(self.max_minutes is None or self.max_minutes > 0, "max_minutes", self.max_minutes, "null or a number > 0")
 
 
 @dataclass

@@ -58,7 +58,7 @@ from torch.distributions import Distribution, kl_divergence
 from torch.func import functional_call, vmap
 
 from .agent import Transition
-from .config import check
+from .config import RunConfig, check
 from .onpolicy import (
     ActionHead,
     PPOConfig,
@@ -73,6 +73,7 @@ from .onpolicy import (
     trpo_step,
 )
 from .tasks import Task
+from .train import make_training_env
 
 #: Per-task fast parameters: name -> tensor with a leading task dim.
 FastParams = dict[str, Tensor]
@@ -680,12 +681,11 @@ class GradientMetaAgent:
 
 
 # ----- construction -------------------------------------------------------------------------------
-def make_env(env_id: str, cfg: GradientMetaConfig, device: torch.device, env_kwargs: dict[str, Any]) -> Any:
-    """The training env: ``meta_batch * inner_episodes`` sub-envs, autoreset disabled."""
-    env = gym.make_vec(env_id, num_envs=cfg.meta_batch * cfg.inner_episodes, vectorization_mode="vector_entry_point",
-                       device=device, autoreset_mode="disabled", **env_kwargs)  # fmt: skip
+def make_env(run: RunConfig, cfg: GradientMetaConfig, device: torch.device) -> Any:
+    """The training env: ``meta_batch * inner_episodes`` sub-envs of ``run.env``, autoreset disabled."""
+    env = make_training_env(run, cfg.meta_batch * cfg.inner_episodes, device, autoreset_mode="disabled")
     if env.max_episode_steps is None:
-        raise ValueError(f"{env_id} has no time limit; gradient-based meta-RL needs episodes of bounded length")
+        raise ValueError(f"{run.env.id} has no time limit; gradient-based meta-RL needs episodes of bounded length")
     return env
 
 

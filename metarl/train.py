@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -60,6 +61,15 @@ def make_trainer(cfg: RunConfig, device: torch.device) -> Trainer:
     return _TRAINERS[cfg.agent](cfg, device)
 
 
+def make_training_env(cfg: RunConfig, num_envs: int, device: torch.device, **make_vec_kwargs: Any) -> gym.vector.VectorEnv:
+    """The batched env an agent trains on: ``num_envs`` sub-envs of ``cfg.env`` stepping together
+    on ``device`` (``make_vec_kwargs``, e.g. ``autoreset_mode``, go to ``gymnasium.make_vec``)."""
+    return gym.make_vec(
+        cfg.env.id, num_envs=num_envs, vectorization_mode="vector_entry_point", device=device,
+        **make_vec_kwargs, **cfg.env.kwargs,
+    )  # fmt: skip
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch (the envs and agents seed their own generators from ``seed``)."""
     random.seed(seed)
@@ -103,7 +113,9 @@ def train(cfg: RunConfig, run_dir: Path, resume: bool = False) -> Trainer:
         every = cfg.eval.every_steps
         next_eval = trainer.env_steps + every if every else None
         start, start_steps, seen = time.perf_counter(), trainer.env_steps, len(trainer.episode_returns)
-        while trainer.env_steps < cfg.train.total_steps:
+        minutes = cfg.train.max_minutes
+        deadline = start + 60 * minutes if minutes is not None else float("inf")
+        while trainer.env_steps < cfg.train.total_steps and time.perf_counter() < deadline:
             metrics = trainer.train_iteration()
             step = trainer.env_steps
             new_returns = trainer.episode_returns[seen:]

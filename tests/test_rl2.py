@@ -15,7 +15,7 @@ from metarl.agents.rl2 import RL2Config, RL2Learner, chunk_sequences
 from metarl.config import ConfigError, load_config
 from metarl.evaluation import evaluate_adaptation, load_adaptation
 from metarl.onpolicy import PPOConfig
-from metarl.runs import checkpoint_paths, load_checkpoint, make_run_dir
+from metarl.runs import make_run_dir
 from metarl.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,31 +184,14 @@ def test_metarl_train_rejects_a_bad_rl2_config_before_any_work(tmp_path):
     assert not (tmp_path / "run").exists(), "a bad config must not create a run directory"
 
 
-class Interrupted(Exception):
-    pass
-
-
-def test_resume_after_interruption_continues_identically(tmp_path, monkeypatch, one_thread):
+def test_resume_after_interruption_continues_identically(tmp_path, crash_after_first_checkpoint, one_thread):
     """Kill training right after a checkpoint, resume: the finished run equals an uninterrupted one."""
     overrides = [*TINY, "train.total_steps=1600", "train.checkpoint_every=700", "rl2.normalize_rewards=true"]
     cfg = load_config(DEMO, overrides)
     full = train(cfg, make_run_dir(cfg, tmp_path / "full"))
 
-    import metarl.train as training
-
-    original = training.save_checkpoint
-
-    def save_then_crash(*args, **kwargs):
-        original(*args, **kwargs)
-        raise Interrupted
-
     run = make_run_dir(cfg, tmp_path / "crashed")
-    monkeypatch.setattr(training, "save_checkpoint", save_then_crash)
-    with pytest.raises(Interrupted):
-        train(cfg, run)
-    monkeypatch.setattr(training, "save_checkpoint", original)
-    (saved,) = checkpoint_paths(run)
-    assert 700 <= load_checkpoint(saved)["step"] < 1600
+    assert 700 <= crash_after_first_checkpoint(cfg, run) < 1600
 
     resumed = train(cfg, run, resume=True)
     assert (resumed.env_steps, resumed.iterations) == (full.env_steps, full.iterations)
