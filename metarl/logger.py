@@ -84,7 +84,8 @@ class Progress:
 
     It draws only on a terminal outside CI (see :func:`progress_enabled`), so logs stay clean;
     ``rate`` is measured either way. The rate counts only this session's steps, so a resumed
-    run does not report the checkpoint's steps as if done in no time.
+    run does not report the checkpoint's steps as if done in no time. With a wall-clock budget
+    of ``seconds``, the time left is whichever ends first, the steps or the budget.
     """
 
     def __init__(
@@ -95,14 +96,18 @@ class Progress:
         stream: TextIO | None = None,
         enabled: bool | None = None,
         min_interval: float = 0.5,
+        seconds: float | None = None,
     ):
         if total < 1:
             raise ValueError(f"total must be >= 1, got {total!r}")
+        if seconds is not None and seconds <= 0:
+            raise ValueError(f"seconds must be None or > 0, got {seconds!r}")
         self.total, self.step = total, initial
         self.stream = sys.stdout if stream is None else stream
         self.enabled = progress_enabled(self.stream) if enabled is None else enabled
         self.min_interval = min_interval
         self._start_step, self._start_time = initial, time.monotonic()
+        self._deadline = self._start_time + seconds if seconds is not None else math.inf
         self._last_draw = -math.inf
         self._info: dict[str, float] = {}
 
@@ -126,6 +131,7 @@ class Progress:
         """The progress line, e.g. ``1,000/10,000 steps (10%)  250 steps/s  ETA 0:00:36  ret 1.5``."""
         rate = self.rate
         eta = (self.total - self.step) / rate if rate > 0 else math.inf
+        eta = min(eta, max(self._deadline - time.monotonic(), 0.0))
         parts = [
             f"{self.step:,}/{self.total:,} steps ({100 * self.step / self.total:.0f}%)",
             f"{rate:,.0f} steps/s",

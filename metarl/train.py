@@ -107,14 +107,15 @@ def train(cfg: RunConfig, run_dir: Path, resume: bool = False) -> Trainer:
     def save(step: int) -> None:
         save_checkpoint(run_dir, {"trainer": trainer.state_dict(), "rng": rng_state()}, step, cfg)
 
-    with Logger(run_dir, resume_step=resume_step) as logger, Progress(cfg.train.total_steps, initial=trainer.env_steps) as progress:
+    seconds = 60 * cfg.train.max_minutes if cfg.train.max_minutes is not None else None
+    progress = Progress(cfg.train.total_steps, initial=trainer.env_steps, seconds=seconds)
+    with Logger(run_dir, resume_step=resume_step) as logger, progress:
         next_log = trainer.env_steps + cfg.train.log_every
         next_checkpoint = trainer.env_steps + cfg.train.checkpoint_every
         every = cfg.eval.every_steps
         next_eval = trainer.env_steps + every if every else None
         start, start_steps, seen = time.perf_counter(), trainer.env_steps, len(trainer.episode_returns)
-        minutes = cfg.train.max_minutes
-        deadline = start + 60 * minutes if minutes is not None else float("inf")
+        deadline = start + seconds if seconds is not None else float("inf")
         while trainer.env_steps < cfg.train.total_steps and time.perf_counter() < deadline:
             metrics = trainer.train_iteration()
             step = trainer.env_steps

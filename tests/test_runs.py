@@ -310,3 +310,16 @@ def test_progress_draws_at_most_every_min_interval(monkeypatch):
     assert out.getvalue().count("\r") == 5  # at t = 0.1, 1.1, 2.1, 3.1, 4.1
     progress.update(100)  # the last step is always drawn
     assert out.getvalue().count("\r") == 6
+
+
+def test_progress_time_left_is_the_wall_clock_budget_when_it_ends_first(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr("metarl.logger.time", SimpleNamespace(monotonic=lambda: clock[0]))
+    progress = Progress(10_000, enabled=False, seconds=60)
+    clock[0] = 10.0
+    progress.update(100)  # the steps would take 990 s more; the budget ends in 50 s
+    assert "ETA 0:00:50" in progress.line()
+    progress.update(9_900)  # now the steps end first, in 0.1 s
+    assert "ETA 0:00:00" in progress.line()
+    with pytest.raises(ValueError, match="seconds must be None or > 0, got 0"):
+        Progress(10, seconds=0)
