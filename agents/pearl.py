@@ -239,8 +239,15 @@ class PEARLAgent(nn.Module):
 class PEARLLearner:
     """PEARL's training: batched data collection on the training tasks and SAC/encoder updates."""
 
-    def __init__(self, cfg: PEARLConfig, env: Any, train_tasks: list[Task], device: torch.device, seed: int) -> None:
+    def __init__(
+        self, cfg: PEARLConfig, env: Any, train_tasks: list[Task], device: torch.device, seed: int,
+        initial_env: Any | None = None,
+    ) -> None:
+        """``env`` has ``tasks_per_iteration * envs_per_task`` sub-envs; ``initial_env``, used once
+        for the ``initial_steps`` on every training task and then closed, has
+        ``len(train_tasks) * envs_per_task`` (None when ``initial_steps`` is 0)."""
         self.cfg, self.env, self.device = cfg, env, device
+        self.initial_env = initial_env
         self.train_tasks = train_tasks
         obs_dim = int(np.prod(env.single_observation_space.shape))
         self.agent = PEARLAgent(cfg, obs_dim, env.single_action_space, device)
@@ -260,17 +267,16 @@ class PEARLLearner:
         self.updates = 0
         self.iterations = 0
         self.episode_returns: list[float] = []
-        self._running_return = torch.zeros(env.num_envs, device=device)
 
     # ----- data collection ---------------------------------------------------------------------
-    def collect(self, task_ids: Tensor, steps_per_task: int, z_source: str, to_encoder: bool) -> None:
-        """Run ``steps_per_task`` steps on each task of ``task_ids`` (all tasks together).
+    def collect(self, env: Any, task_ids: Tensor, steps_per_task: int, z_source: str, to_encoder: bool) -> None:
+        """Run ``steps_per_task`` steps on each task of ``task_ids``, all tasks together in ``env``.
 
         ``z_source`` is ``"prior"`` or ``"posterior"`` (z from context sampled from the task's
         encoder buffer); z is resampled at the start of every episode, as oyster with
         ``update_post_train=1``.
         """
-        cfg, env = self.cfg, self.env
+        cfg = self.cfg
         env_tasks = task_ids.repeat_interleave(cfg.envs_per_task)
         if len(env_tasks) != env.num_envs:
             raise ValueError(f"{len(task_ids)} tasks x {cfg.envs_per_task} envs per task != env.num_envs {env.num_envs}")
@@ -278,7 +284,7 @@ class PEARLLearner:
         obs, _ = env.reset(seed=int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=self.device)))
         obs = obs.to(self.device, torch.float32)
         z = self._fresh_z(env_tasks, z_source)
-        self._running_return.zero_()
+        running_return = torch.zeros(env.num_envs, device=self.device)
         for _ in range(math.ceil(steps_per_task / cfg.envs_per_task)):
             with torch.no_grad():
                 action, *_ = self.agent.policy(obs, z, False, self.generator)
@@ -290,10 +296,10 @@ class PEARLLearner:
             self.replay.add(env_tasks, **transition)
             if to_encoder:
                 self.encoder_replay.add(env_tasks, **transition)
-            self._running_return += reward
+            running_return += reward
             if bool(done.any()):
-                self.episode_returns.extend(self._running_return[done].tolist())
-                self._running_return[done] = 0.0
+                self.episode_returns.extend(running_return[done].tolist())
+                running_return[done] = 0.0
                 z = torch.where(done[:, None], self._fresh_z(env_tasks, z_source), z)
             obs = next_obs
             self.env_steps += env.num_envs
@@ -312,22 +318,22 @@ class PEARLLearner:
     def collect_iteration(self, first: bool) -> None:
         """oyster's per-iteration collection: on the first iteration ``initial_steps`` with the prior
         on every training task; then ``tasks_per_iteration`` random tasks with fresh encoder data."""
-        cfg, n = self.cfg, len(self.train_tasks)
+        cfg, n, env = self.cfg, len(self.train_tasks), self.env
         chunk = cfg.tasks_per_iteration
         if first and cfg.initial_steps > 0:
-            order = torch.arange(n, device=self.device)
-            for start in range(0, n, chunk):
-                ids = order[start : start + chunk]
-                ids = torch.cat([ids, order[: chunk - len(ids)]]) if len(ids) < chunk else ids
-                self.collect(ids, cfg.initial_steps, "prior", to_encoder=True)
+            if self.initial_env is None:
+                raise ValueError(f"initial_steps={cfg.initial_steps} needs an initial_env with {n} tasks x envs_per_task sub-envs")
+            self.collect(self.initial_env, torch.arange(n, device=self.device), cfg.initial_steps, "prior", to_encoder=True)
+            self.initial_env.close()
+            self.initial_env = None
         ids = torch.randint(0, n, (chunk,), generator=self.generator, device=self.device)
         self.encoder_replay.clear(ids)
         if cfg.prior_steps > 0:
-            self.collect(ids, cfg.prior_steps, "prior", to_encoder=True)
+            self.collect(env, ids, cfg.prior_steps, "prior", to_encoder=True)
         if cfg.posterior_steps > 0:
-            self.collect(ids, cfg.posterior_steps, "posterior", to_encoder=True)
+            self.collect(env, ids, cfg.posterior_steps, "posterior", to_encoder=True)
         if cfg.extra_posterior_steps > 0:
-            self.collect(ids, cfg.extra_posterior_steps, "posterior", to_encoder=False)
+            self.collect(env, ids, cfg.extra_posterior_steps, "posterior", to_encoder=False)
 
     def train_iteration(self) -> dict[str, float]:
         """One PEARL iteration: collection on sampled training tasks, then the meta-updates."""
@@ -430,4 +436,7 @@ def make_pearl_trainer(cfg: RunConfig, device: torch.device) -> PEARLLearner:
     env = make_training_env(cfg, pearl.tasks_per_iteration * pearl.envs_per_task, device)
     if not isinstance(env.single_action_space, gym.spaces.Box):
         raise ValueError(f"PEARL needs a continuous (Box) action space; {cfg.env.id} has {env.single_action_space}")
-    return PEARLLearner(pearl, env, env.task_set("train"), device, cfg.seed)
+    train_tasks = env.task_set("train")
+    # The initial collection visits every training task: one batched pass instead of a loop over chunks.
+    initial_env = make_training_env(cfg, len(train_tasks) * pearl.envs_per_task, device) if pearl.initial_steps else None
+    return PEARLLearner(pearl, env, train_tasks, device, cfg.seed, initial_env)

@@ -12,7 +12,7 @@ import yaml
 from metarl.config import ConfigError, load_config
 from metarl.evaluation import evaluate_adaptation, load_adaptation
 from metarl.runs import checkpoint_paths, make_run_dir
-from metarl.train import train
+from metarl.train import make_trainer, train
 
 ROOT = Path(__file__).resolve().parents[1]
 POINT = ROOT / "configs" / "pearl" / "point_robot.yaml"
@@ -52,6 +52,24 @@ def test_config_errors_name_the_key_before_any_work(override, fragments, tmp_pat
     )  # fmt: skip
     assert out.returncode == 2 and fragments[0] in out.stderr
     assert not (tmp_path / "run").exists(), "a bad config must not create a run directory"
+
+
+def test_initial_collection_fills_every_training_task_in_one_batched_pass():
+    learner = make_trainer(load_config(POINT, TINY), torch.device("cpu"))
+    cfg, n = learner.cfg, len(learner.train_tasks)
+    steps = record_steps(learner.initial_env)
+    learner.collect_iteration(first=True)
+    assert len(steps) == cfg.initial_steps and all(action.shape[0] == n for action in steps)  # batched, no loop over tasks
+    assert int(learner.replay.size.min()) == cfg.initial_steps and learner.initial_env is None  # closed once used
+    per_iteration = cfg.tasks_per_iteration * (cfg.prior_steps + cfg.extra_posterior_steps)
+    assert learner.env_steps == n * cfg.initial_steps + per_iteration
+
+
+def record_steps(env):
+    """Wrap ``env.step`` to record the actions it was given."""
+    actions, step = [], env.step
+    env.step = lambda action: actions.append(action) or step(action)
+    return actions
 
 
 def test_resume_after_interruption_continues_with_nothing_lost(tmp_path, crash_after_first_checkpoint):
