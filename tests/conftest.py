@@ -1,5 +1,6 @@
-"""Shared test data and fixtures: the ids of every registered family, and a training run
-interrupted right after its first checkpoint."""
+"""Shared test data and fixtures: the ids of every registered family, config errors as the
+loader and ``metarl train`` report them, and a training run interrupted right after its first
+checkpoint."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -8,10 +9,38 @@ import pytest
 
 import metarl
 import metarl.train as training
-from metarl.config import RunConfig
+from metarl import cli
+from metarl.config import ConfigError, RunConfig, load_config
 from metarl.runs import checkpoint_paths, load_checkpoint
 
 ALL_IDS = list(metarl.registered_families())
+
+
+@pytest.fixture
+def config_error() -> Callable[[Path, str], str]:
+    """``config_error(config, override)``: the message of the ``ConfigError`` that loading
+    ``config`` with ``override`` raises (the test fails when it loads)."""
+
+    def message(config: Path, override: str) -> str:
+        with pytest.raises(ConfigError) as err:
+            load_config(config, [override])
+        return str(err.value)
+
+    return message
+
+
+@pytest.fixture
+def train_cli_refusal(tmp_path, capsys) -> Callable[[Path, str], str]:
+    """``train_cli_refusal(config, override)`` runs ``metarl train config override``, checks that
+    it exits with status 2 without making its run directory, and returns what it printed to stderr."""
+
+    def refusal(config: Path, override: str) -> str:
+        run = tmp_path / "refused-run"
+        assert cli.main(["train", str(config), override, "--run-dir", str(run)]) == 2
+        assert not run.exists(), "a bad config must not create a run directory"
+        return capsys.readouterr().err
+
+    return refusal
 
 
 class Interrupted(Exception):
