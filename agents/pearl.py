@@ -23,6 +23,7 @@ Policies act in [-1, 1]^d; actions are rescaled to the env's bounds (as oyster's
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -241,13 +242,13 @@ class PEARLLearner:
 
     def __init__(
         self, cfg: PEARLConfig, env: Any, train_tasks: list[Task], device: torch.device, seed: int,
-        initial_env: Any | None = None,
+        make_initial_env: Callable[[], Any],
     ) -> None:
-        """``env`` has ``tasks_per_iteration * envs_per_task`` sub-envs; ``initial_env``, used once
-        for the ``initial_steps`` on every training task and then closed, has
-        ``len(train_tasks) * envs_per_task`` (None when ``initial_steps`` is 0)."""
+        """``env`` has ``tasks_per_iteration * envs_per_task`` sub-envs. ``make_initial_env()``
+        makes the env of the first iteration's ``initial_steps`` on every training task, with
+        ``len(train_tasks) * envs_per_task`` sub-envs; it is called only then (not on resume)."""
         self.cfg, self.env, self.device = cfg, env, device
-        self.initial_env = initial_env
+        self.make_initial_env = make_initial_env
         self.train_tasks = train_tasks
         obs_dim = int(np.prod(env.single_observation_space.shape))
         self.agent = PEARLAgent(cfg, obs_dim, env.single_action_space, device)
@@ -321,11 +322,9 @@ class PEARLLearner:
         cfg, n, env = self.cfg, len(self.train_tasks), self.env
         chunk = cfg.tasks_per_iteration
         if first and cfg.initial_steps > 0:
-            if self.initial_env is None:
-                raise ValueError(f"initial_steps={cfg.initial_steps} needs an initial_env with {n} tasks x envs_per_task sub-envs")
-            self.collect(self.initial_env, torch.arange(n, device=self.device), cfg.initial_steps, "prior", to_encoder=True)
-            self.initial_env.close()
-            self.initial_env = None
+            initial_env = self.make_initial_env()
+            self.collect(initial_env, torch.arange(n, device=self.device), cfg.initial_steps, "prior", to_encoder=True)
+            initial_env.close()
         ids = torch.randint(0, n, (chunk,), generator=self.generator, device=self.device)
         self.encoder_replay.clear(ids)
         if cfg.prior_steps > 0:
@@ -437,6 +436,9 @@ def make_pearl_trainer(cfg: RunConfig, device: torch.device) -> PEARLLearner:
     if not isinstance(env.single_action_space, gym.spaces.Box):
         raise ValueError(f"PEARL needs a continuous (Box) action space; {cfg.env.id} has {env.single_action_space}")
     train_tasks = env.task_set("train")
-    # The initial collection visits every training task: one batched pass instead of a loop over chunks.
-    initial_env = make_training_env(cfg, len(train_tasks) * pearl.envs_per_task, device) if pearl.initial_steps else None
-    return PEARLLearner(pearl, env, train_tasks, device, cfg.seed, initial_env)
+
+    def make_initial_env() -> Any:
+        # The initial collection visits every training task: one batched pass, no loop over tasks.
+        return make_training_env(cfg, len(train_tasks) * pearl.envs_per_task, device)
+
+    return PEARLLearner(pearl, env, train_tasks, device, cfg.seed, make_initial_env)
