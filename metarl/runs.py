@@ -32,8 +32,10 @@ from .config import RunConfig, atomic_write, config_diff, config_to_dict, load_c
 
 __all__ = [
     "CHECKPOINT_FORMAT_VERSION",
+    "CONFIG_FILE",
     "CheckpointError",
     "checkpoint_paths",
+    "checkpoint_step",
     "env_short_name",
     "latest_checkpoint",
     "load_checkpoint",
@@ -123,8 +125,15 @@ def checkpoint_paths(run_dir: str | os.PathLike) -> list[Path]:
     directory = Path(run_dir) / CHECKPOINT_DIR
     if not directory.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _CHECKPOINT_NAME.match(p.name))]
-    return [p for _, p in sorted(found)]
+    return sorted((p for p in directory.iterdir() if _CHECKPOINT_NAME.match(p.name)), key=checkpoint_step)
+
+
+def checkpoint_step(path: str | os.PathLike) -> int:
+    """The step a checkpoint file was written at, read from its name (``step_<N>.pt``)."""
+    match = _CHECKPOINT_NAME.match(Path(path).name)
+    if match is None:
+        raise ValueError(f"{str(path)!r} is not a checkpoint file name; expected step_<N>.pt")
+    return int(match.group(1))
 
 
 def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:

@@ -23,6 +23,7 @@ from metarl.logger import Logger, Progress  # noqa: E402
 from metarl.runs import (  # noqa: E402
     CheckpointError,
     checkpoint_paths,
+    checkpoint_step,
     env_short_name,
     latest_checkpoint,
     load_checkpoint,
@@ -100,6 +101,9 @@ def test_checkpoints_keep_the_newest_k(tmp_path, cfg):
     save_checkpoint(tmp_path, state(1000), 1000, cfg, keep=1)
     # Steps compare as numbers, not strings: step_1000 is newer than step_300.
     assert [p.name for p in checkpoint_paths(tmp_path)] == ["step_1000.pt"]
+    assert checkpoint_step(latest_checkpoint(tmp_path)) == 1000
+    with pytest.raises(ValueError, match="'notes.txt' is not a checkpoint file name; expected step_<N>.pt"):
+        checkpoint_step("notes.txt")
 
 
 def test_checkpoint_round_trip(tmp_path, cfg):
