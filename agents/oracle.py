@@ -71,8 +71,8 @@ from metarl.onpolicy import (
     normalize,
     ppo_losses,
 )
-from metarl.tasks import Task, TaskBatch, stack_tasks
-from metarl.train import make_training_env
+from metarl.tasks import TaskBatch
+from metarl.train import TrainingTasks, make_training_env
 
 CONDITIONINGS = ("concat", "hypernetwork", "none")
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -488,8 +488,7 @@ class OracleTrainer:
         self.optimizer = torch.optim.Adam(self.agent.net.parameters(), lr=cfg.ppo.lr, eps=cfg.adam_eps)
         self.reward_scaler = RewardScaler(env.num_envs, cfg.ppo.gamma, cfg.clip_reward, device) if cfg.normalize_reward else None
         self.generator = torch.Generator(device).manual_seed(seed + 1)
-        # The training set stacked once, so that drawing from it is one indexing per parameter.
-        self.train_tasks = stack_tasks(env.task_set("train")) if cfg.task_source == "train_set" else None
+        self.training_tasks = TrainingTasks(env, cfg.task_source, self.generator)
         self.env_steps = 0
         self.iterations = 0
         self.updates = 0
@@ -499,20 +498,11 @@ class OracleTrainer:
     def _seed(self) -> int:
         return int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=self.device))
 
-    def draw_tasks(self) -> list[Task] | dict[str, np.ndarray]:
-        """One task per sub-env: from the training distribution or uniformly from the training set."""
-        n = self.env.num_envs
-        if self.train_tasks is None:
-            return self.env.sample_tasks(n, seed=self._seed())
-        size = len(next(iter(self.train_tasks.values())))
-        index = torch.randint(0, size, (n,), generator=self.generator, device=self.device).cpu().numpy()
-        return {k: v[index] for k, v in self.train_tasks.items()}
-
     @torch.no_grad()
     def collect(self) -> Rollout:
         """``num_steps`` steps of every sub-env from fresh episodes on freshly drawn tasks."""
         env, agent, net, ppo = self.env, self.agent, self.agent.net, self.cfg.ppo
-        env.set_tasks(self.draw_tasks())
+        env.set_tasks(self.training_tasks.draw())
         features = agent.features(env.get_tasks())
         condition = net.condition(features)
         obs, _ = env.reset(seed=self._seed())

@@ -56,10 +56,9 @@ from metarl.onpolicy import (
     trial_input,
     trial_input_dim,
 )
-from metarl.train import make_training_env
+from metarl.train import TRAINING_TASK_SOURCES, TrainingTasks, make_training_env
 from metarl.vector import TaskVectorEnv
 
-TASK_SOURCES = ("distribution", "train_set")
 
 
 @dataclass
@@ -86,7 +85,7 @@ class RL2Config:
             value = getattr(self, name)
             check(value is None or value >= 1, name, value, "null or an integer >= 1")
         check(all(w >= 1 for w in self.policy_layers), "policy_layers", self.policy_layers, "a list of integers >= 1")
-        check(self.task_source in TASK_SOURCES, "task_source", self.task_source, ", ".join(map(repr, TASK_SOURCES)))
+        check(self.task_source in TRAINING_TASK_SOURCES, "task_source", self.task_source, ", ".join(map(repr, TRAINING_TASK_SOURCES)))
 
 
 # ----- networks ----------------------------------------------------------------------------------
@@ -263,7 +262,7 @@ class RL2Learner:
         self.agent = RL2Agent(cfg, env.single_observation_space, env.single_action_space, device, seed)
         self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=cfg.ppo.lr, eps=1e-5)
         self.generator = torch.Generator(device).manual_seed(seed + 1)  # tasks, env seeds, actions, minibatches
-        self.train_tasks = env.task_set("train") if cfg.task_source == "train_set" else None
+        self.training_tasks = TrainingTasks(env, cfg.task_source, self.generator)
         self.return_rms = RunningMeanStd(device=device)
         self.env_steps = 0
         self.iterations = 0
@@ -273,22 +272,11 @@ class RL2Learner:
     def _draw(self, high: int) -> int:
         return int(torch.randint(0, high, (1,), generator=self.generator, device=self.device))
 
-    def new_tasks(self) -> None:
-        """Give every sub-env a new task: a fresh draw from the training distribution, or a
-        uniform draw (with replacement) from the training task set."""
-        n = self.env.num_envs
-        if self.train_tasks is None:
-            tasks = self.env.sample_tasks(n, seed=self._draw(2**31 - 1))
-        else:
-            picks = torch.randint(0, len(self.train_tasks), (n,), generator=self.generator, device=self.device)
-            tasks = [self.train_tasks[i] for i in picks.tolist()]
-        self.env.set_tasks(tasks)
-
     @torch.no_grad()
     def collect(self) -> Rollout:
         """One trial per sub-env on new tasks, every sub-env stepped together."""
         env, agent, net = self.env, self.agent, self.agent.net
-        self.new_tasks()
+        self.env.set_tasks(self.training_tasks.draw())
         obs, _ = env.reset(seed=self._draw(2**31 - 1))
         n, T, L = env.num_envs, self.trial_steps, self.bptt_length
         state = agent.begin_task(n)

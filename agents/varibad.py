@@ -89,7 +89,7 @@ from metarl.onpolicy import (
     ppo_losses,
 )
 from metarl.tasks import TaskBatch
-from metarl.train import make_training_env
+from metarl.train import TrainingTasks, make_training_env
 from metarl.vector import TaskVectorEnv
 
 #: At most this many cells for ``multihead_for_reward`` (one output head per cell).
@@ -648,7 +648,7 @@ class VariBADLearner:
         self.policy_optimizer = torch.optim.Adam(self.agent.policy.parameters(), lr=cfg.ppo.lr, eps=1e-8)
         self.vae_optimizer = torch.optim.Adam([*self.agent.encoder.parameters(), *self.decoders.parameters()], lr=cfg.lr_vae)
         self.generator = torch.Generator(device).manual_seed(seed + 1)  # tasks, env seeds, actions, batches, noise
-        self.train_tasks = env.task_set("train") if cfg.task_source == "train_set" else None
+        self.training_tasks = TrainingTasks(env, cfg.task_source, self.generator)
         self.return_rms = RunningMeanStd(device=device)
         self.buffer = TrialBuffer(cfg.vae_buffer_size, device)
         steps_per_iteration = env.num_envs * self.trial_steps * cfg.trials_per_iteration
@@ -687,22 +687,11 @@ class VariBADLearner:
     def _draw(self, high: int) -> int:
         return int(torch.randint(0, high, (1,), generator=self.generator, device=self.device))
 
-    def new_tasks(self) -> None:
-        """A fresh task for every sub-env: drawn from the family's distribution (the repo), or
-        uniformly with replacement from the fixed training set."""
-        n = self.env.num_envs
-        if self.train_tasks is None:
-            tasks = self.env.sample_tasks(n, seed=self._draw(2**31 - 1))
-        else:
-            picks = torch.randint(0, len(self.train_tasks), (n,), generator=self.generator, device=self.device)
-            tasks = [self.train_tasks[i] for i in picks.tolist()]
-        self.env.set_tasks(tasks)
-
     @torch.no_grad()
     def collect(self) -> Trial:
         """One trial on every sub-env, all stepped together, from the prior belief on new tasks."""
         env, agent, policy, K = self.env, self.agent, self.agent.policy, self.trial_episodes
-        self.new_tasks()
+        self.env.set_tasks(self.training_tasks.draw())
         obs, _ = env.reset(seed=self._draw(2**31 - 1))
         n = env.num_envs
         state = agent.begin_task(n)

@@ -22,7 +22,8 @@ from .config import RunConfig, register_agent_config
 from .evaluation import AdaptationResult, evaluate_adaptation, write_adaptation
 from .logger import Logger, Progress
 from .runs import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .vector import resolve_device
+from .tasks import Task, stack_tasks
+from .vector import TaskVectorEnv, resolve_device
 
 
 class Trainer(Protocol):
@@ -68,6 +69,31 @@ def make_training_env(cfg: RunConfig, num_envs: int, device: torch.device, **mak
         cfg.env.id, num_envs=num_envs, vectorization_mode="vector_entry_point", device=device,
         **make_vec_kwargs, **cfg.env.kwargs,
     )  # fmt: skip
+
+
+#: Where an on-policy trainer draws each iteration's tasks from: fresh draws from the family's
+#: training distribution, or uniform draws (with replacement) from its fixed training task set.
+TRAINING_TASK_SOURCES: tuple[str, ...] = ("distribution", "train_set")
+
+
+class TrainingTasks:
+    """Draws one training task per sub-env of ``env`` from ``source`` (see ``TRAINING_TASK_SOURCES``)
+    with ``generator``; the training set is stacked once, so a draw is one indexing per parameter."""
+
+    def __init__(self, env: TaskVectorEnv, source: str, generator: torch.Generator) -> None:
+        if source not in TRAINING_TASK_SOURCES:
+            raise ValueError(f"task_source {source!r} is not allowed; allowed: {', '.join(TRAINING_TASK_SOURCES)}")
+        self.env, self.generator = env, generator
+        self.train_set = stack_tasks(env.task_set("train")) if source == "train_set" else None
+
+    def draw(self) -> list[Task] | dict[str, np.ndarray]:
+        """``env.num_envs`` tasks, ready for ``env.set_tasks``."""
+        n, device = self.env.num_envs, self.generator.device
+        if self.train_set is None:
+            return self.env.sample_tasks(n, seed=int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=device)))
+        size = len(next(iter(self.train_set.values())))
+        index = torch.randint(0, size, (n,), generator=self.generator, device=device).cpu().numpy()
+        return {name: values[index] for name, values in self.train_set.items()}
 
 
 def seed_everything(seed: int) -> None:

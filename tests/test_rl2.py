@@ -139,7 +139,7 @@ def test_truncated_bptt_chunks_start_from_the_rollout_hidden_state():
 
 def test_train_set_task_source_draws_training_tasks():
     learner = small_learner("metarl/PointRobot-v0", num_envs=4, task_source="train_set")
-    learner.new_tasks()
+    learner.collect()
     train_goals = {tuple(t["goal"].tolist()) for t in learner.env.task_set("train")}
     assert all(tuple(g) in train_goals for g in learner.env.get_tasks()["goal"].tolist())
 

@@ -1,14 +1,17 @@
-"""The shared training loop: the wall-clock budget ``train.max_minutes``."""
+"""The shared training loop: the wall-clock budget ``train.max_minutes``; training-task draws."""
 
 from pathlib import Path
 
+import gymnasium as gym
+import numpy as np
 import pytest
+import torch
 
 import metarl.train
 from metarl.config import ConfigError, load_config
 from metarl.evaluation import load_adaptation
 from metarl.runs import checkpoint_paths, load_checkpoint, make_run_dir
-from metarl.train import train
+from metarl.train import TrainingTasks, train
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "rl2" / "demo.yaml"
 TINY = ["rl2.num_envs=4", "rl2.hidden_size=8", "rl2.ppo.epochs=1", "train.total_steps=1000000", "eval.episodes=2"]
@@ -42,3 +45,33 @@ def test_max_minutes_must_be_positive(value):
     message = rf"train.max_minutes={float(value)} is not allowed; allowed: null or a number > 0"
     with pytest.raises(ConfigError, match=message):
         load_config(DEMO, [f"train.max_minutes={value}"])
+
+
+def goals(tasks) -> np.ndarray:
+    """The goals of a draw, whether a list of tasks or a stacked batch."""
+    return np.stack([t["goal"] for t in tasks]) if isinstance(tasks, list) else tasks["goal"]
+
+
+@pytest.mark.parametrize("source", ["distribution", "train_set"])
+def test_training_tasks_are_reproducible_and_come_from_their_source(source):
+    env = gym.make_vec("metarl/PointRobot-v0", num_envs=64, vectorization_mode="vector_entry_point", device="cpu")
+    draws = [TrainingTasks(env, source, torch.Generator().manual_seed(3)) for _ in range(2)]
+    first, again = goals(draws[0].draw()), goals(draws[1].draw())
+    assert first.shape == (64, 2)
+    np.testing.assert_array_equal(first, again)  # same generator seed, same tasks
+    assert not np.array_equal(first, goals(draws[0].draw()))  # the next draw is new
+    train_goals = {tuple(g) for g in goals(env.task_set("train"))}
+    in_train_set = [tuple(g) in train_goals for g in first]
+    if source == "train_set":
+        assert all(in_train_set)
+        assert len({tuple(g) for g in first}) > 1  # uniform over the set, not one task repeated
+    else:
+        assert not any(in_train_set)  # fresh draws from the continuous distribution
+    env.set_tasks(draws[0].draw())  # a draw is what set_tasks takes
+    env.close()
+
+
+def test_training_tasks_refuse_an_unknown_source():
+    env = gym.make_vec("metarl/PointRobot-v0", num_envs=2, vectorization_mode="vector_entry_point", device="cpu")
+    with pytest.raises(ValueError, match="'test'.*distribution, train_set"):
+        TrainingTasks(env, "test", torch.Generator())
