@@ -1,0 +1,37 @@
+"""The benchmark scripts run and report what they measured (tiny settings; no timing asserted)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(name: str):
+    """A script of benchmarks/ as a module (the folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the script executes
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_training_throughput_times_whole_iterations_at_each_size(capsys):
+    script = load_script("training_throughput")
+    args = ["--configs", "configs/rl2/demo.yaml", "--num-envs", "4", "8", "--warmup", "0", "--seconds", "0",
+            "rl2.hidden_size=8", "rl2.ppo.epochs=1"]  # fmt: skip
+    rows = script.main(args)
+    assert [r.parallel_tasks for r in rows] == [4, 8]
+    # The demo's trials are 10 bandit pulls, one trial per task and iteration.
+    assert [r.steps_per_iteration for r in rows] == [40, 80]
+    assert all(r.iterations >= 1 and r.steps_per_second > 0 and r.agent == "rl2" for r in rows)
+    table = capsys.readouterr().out
+    assert "| configs/rl2/demo.yaml | cpu | 8 | 80 | " in table
+
+
+def test_training_throughput_refuses_a_size_for_an_agent_without_one():
+    script = load_script("training_throughput")
+    with pytest.raises(ValueError, match="'pearl' has no parallel-task key"):
+        script.main(["--configs", "configs/pearl/demo.yaml", "--num-envs", "4"])
