@@ -169,9 +169,11 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 def _cmd_curve(args: argparse.Namespace) -> int:
     from .curves import learning_curve
+    from .plotting import plot_learning_curves
 
+    curves = {}
     for run in args.runs:
-        curve = learning_curve(run)
+        curve = curves[str(run).rstrip("/")] = learning_curve(run)
         print(f"{run}: mean meta-test return per episode of experience, against env steps and wall-clock")
         rows = [
             [f"{s:,}", f"{t / 60:.1f}", *(f"{r:.2f}" for r in row)]
@@ -187,6 +189,8 @@ def _cmd_curve(args: argparse.Namespace) -> int:
                     f"the adapted return (last episode evaluated) reached {args.target} at {curve.steps[i]:,} env steps, "
                     f"{curve.seconds[i] / 60:.1f} minutes"
                 )
+    if args.out:
+        print(f"wrote {plot_learning_curves(curves, args.out, args.target)}")
     return 0
 
 
@@ -243,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("curve", parents=[plugins], help="meta-test return against env steps of runs")
     p.add_argument("runs", nargs="+", help="run directories trained with eval.every_steps")
     p.add_argument("--target", type=float, help="report the first evaluation whose last evaluated episode's return reaches this")
+    p.add_argument("--out", default=None, help="also draw return against env steps of every run into this PNG file")
     p.set_defaults(func=_cmd_curve)
     return parser
 

@@ -1,4 +1,5 @@
-"""Adaptation-curve figures: one run (written by ``write_adaptation``) or several overlaid.
+"""Adaptation-curve figures: one run (written by ``write_adaptation``) or several overlaid; and
+learning-curve figures: meta-test return against env steps (``metarl curve --out``).
 
 Figures are drawn with matplotlib's Agg canvas on ``matplotlib.figure.Figure`` objects, never
 through ``pyplot``: no display is needed and no global figure state is kept.
@@ -14,9 +15,10 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -25,6 +27,9 @@ from matplotlib.ticker import MaxNLocator
 
 from .evaluation import AdaptationResult, load_adaptation, mean_ci
 from .files import atomic_write_bytes
+
+if TYPE_CHECKING:  # curves reads TensorBoard events; importing it here would load tensorboard for every plot
+    from .curves import LearningCurve
 
 
 @dataclass(frozen=True)
@@ -108,3 +113,32 @@ def plot_adaptation_curves(runs: Sequence[str | os.PathLike], out: str | os.Path
         raise ValueError("plot_adaptation_curves needs at least one run, got none")
     curves = adaptation_curves([load_adaptation(run) for run in runs])
     return atomic_write_bytes(out, figure_png(adaptation_figure(curves, title="Adaptation curves")))
+
+
+def learning_curve_figure(curves: Mapping[str, LearningCurve], target: float | None = None) -> Figure:
+    """Meta-test return against env steps, one colour per labelled run: the first episode of
+    experience (no adaptation yet) solid, the last evaluated one (the most adapted) dashed when
+    it differs; ``target`` (e.g. a paper's final return) as a horizontal line."""
+    figure = Figure(figsize=(6.4, 4.2), layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    for label, curve in curves.items():
+        returns = np.asarray(curve.returns, dtype=np.float64)
+        (line,) = ax.plot(curve.steps, returns[:, 0], marker=".", label=f"{label}, episode {curve.episodes[0]}")
+        if len(curve.episodes) > 1:
+            ax.plot(curve.steps, curve.adapted_returns(), linestyle="--", marker=".", color=line.get_color(),
+                    label=f"{label}, last episode evaluated")  # fmt: skip
+    if target is not None:
+        ax.axhline(target, color="black", linewidth=1, linestyle=":", label=f"target {target:g}")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("meta-test return (mean over tasks)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return figure
+
+
+def plot_learning_curves(curves: Mapping[str, LearningCurve], out: str | os.PathLike, target: float | None = None) -> Path:
+    """``learning_curve_figure`` as a PNG written atomically to ``out``; returns ``out``."""
+    if not curves:
+        raise ValueError("plot_learning_curves needs at least one run, got none")
+    return atomic_write_bytes(out, figure_png(learning_curve_figure(curves, target)))

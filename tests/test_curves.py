@@ -1,0 +1,55 @@
+"""Meta-test return against env steps: ``metarl curve`` reads periodic evaluations back from
+TensorBoard, prints them, finds when a target was reached and draws them."""
+
+import math
+
+import numpy as np
+from torch.utils.tensorboard import SummaryWriter
+
+from metarl import cli
+from metarl.curves import learning_curve
+from metarl.plotting import learning_curve_figure
+
+# Periodic evaluations of a fake run: env steps -> mean return of episodes 1 and 2.
+EVALS = {1000: (-10.0, -8.0), 2000: (-7.0, -4.0), 3000: (-6.0, -3.5)}
+
+
+def write_run(run_dir):
+    with SummaryWriter(str(run_dir)) as writer:
+        for step, returns in EVALS.items():
+            for k, value in enumerate(returns, start=1):
+                writer.add_scalar(f"eval/adaptation/return_ep{k}", value, step)
+            writer.add_scalar("charts/episodic_return", 0.0, step)  # other tags are ignored
+    return run_dir
+
+
+def test_learning_curve_reads_every_evaluation_and_finds_the_target(tmp_path):
+    curve = learning_curve(write_run(tmp_path / "run"))
+    assert curve.steps == [1000, 2000, 3000] and curve.episodes == [1, 2]
+    np.testing.assert_allclose(curve.returns, list(EVALS.values()))
+    assert curve.adapted_returns() == [-8.0, -4.0, -3.5]
+    assert curve.first_reaching(-4.0) == 1 and curve.first_reaching(0.0) is None
+    assert all(math.isfinite(s) and s >= 0 for s in curve.seconds)
+
+
+def test_figure_draws_first_and_last_episode_against_steps_and_the_target(tmp_path):
+    curve = learning_curve(write_run(tmp_path / "run"))
+    ax = learning_curve_figure({"a": curve, "b": curve}, target=-5.0).axes[0]
+    first, last, first_b, last_b, target = ax.get_lines()
+    np.testing.assert_array_equal(first.get_xdata(), [1000, 2000, 3000])
+    np.testing.assert_array_equal(first.get_ydata(), [-10.0, -7.0, -6.0])
+    np.testing.assert_array_equal(last.get_ydata(), [-8.0, -4.0, -3.5])
+    assert first.get_color() == last.get_color() != first_b.get_color() == last_b.get_color()
+    assert last.get_linestyle() == "--" and list(target.get_ydata()) == [-5.0, -5.0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["a, episode 1", "a, last episode evaluated"]
+
+
+def test_curve_command_prints_the_table_and_writes_the_figure(tmp_path, capsys):
+    run = write_run(tmp_path / "run")
+    out = tmp_path / "figs" / "curve.png"
+    assert cli.main(["curve", str(run), "--target=-4", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    rows = [line.split() for line in printed.splitlines()]
+    assert any(row[:1] == ["2,000"] and row[2:] == ["-7.00", "-4.00"] for row in rows)  # steps, minutes, returns
+    assert "reached -4.0 at 2,000 env steps" in printed
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
