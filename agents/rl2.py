@@ -60,7 +60,6 @@ from metarl.train import TRAINING_TASK_SOURCES, TrainingTasks, make_training_env
 from metarl.vector import TaskVectorEnv
 
 
-
 @dataclass
 class RL2Config:
     """RL^2 hyperparameters. The network defaults are the paper's bandit/MDP policy (a GRU of
@@ -85,7 +84,8 @@ class RL2Config:
             value = getattr(self, name)
             check(value is None or value >= 1, name, value, "null or an integer >= 1")
         check(all(w >= 1 for w in self.policy_layers), "policy_layers", self.policy_layers, "a list of integers >= 1")
-        check(self.task_source in TRAINING_TASK_SOURCES, "task_source", self.task_source, ", ".join(map(repr, TRAINING_TASK_SOURCES)))
+        allowed = ", ".join(map(repr, TRAINING_TASK_SOURCES))
+        check(self.task_source in TRAINING_TASK_SOURCES, "task_source", self.task_source, allowed)
 
 
 # ----- networks ----------------------------------------------------------------------------------
