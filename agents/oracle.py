@@ -72,7 +72,7 @@ from metarl.onpolicy import (
     ppo_losses,
 )
 from metarl.tasks import TaskBatch
-from metarl.train import TrainingTasks, make_training_env
+from metarl.train import TrainingTaskSource, TrainingTasks, make_training_env
 
 CONDITIONINGS = ("concat", "hypernetwork", "none")
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -100,7 +100,7 @@ class OracleConfig:
 
     conditioning: Literal["concat", "hypernetwork", "none"] = "concat"
     normalize_task: bool = True  # scale task parameters to [-1, 1] by the task space's finite bounds
-    task_source: Literal["distribution", "train_set"] = "distribution"
+    task_source: TrainingTaskSource = "distribution"
     num_envs: int = 64
     num_steps: int | None = None  # steps per sub-env per rollout; None: the env's horizon
     hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])

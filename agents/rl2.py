@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -56,7 +56,7 @@ from metarl.onpolicy import (
     trial_input,
     trial_input_dim,
 )
-from metarl.train import TRAINING_TASK_SOURCES, TrainingTasks, make_training_env
+from metarl.train import TRAINING_TASK_SOURCES, TrainingTaskSource, TrainingTasks, make_training_env
 from metarl.vector import TaskVectorEnv
 
 
@@ -68,7 +68,7 @@ class RL2Config:
 
     num_envs: int = 256  # tasks per iteration, one trial each, stepped together
     trial_episodes: int | None = None  # None: the family's trial_episodes
-    task_source: Literal["distribution", "train_set"] = "distribution"
+    task_source: TrainingTaskSource = "distribution"
     hidden_size: int = 256  # GRU units
     embedding_size: int | None = None  # a Linear+ReLU layer on the trial input before the GRU
     policy_layers: list[int] = field(default_factory=list)  # tanh layers between the GRU and each head

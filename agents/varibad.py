@@ -89,7 +89,7 @@ from metarl.onpolicy import (
     ppo_losses,
 )
 from metarl.tasks import TaskBatch
-from metarl.train import TrainingTasks, make_training_env
+from metarl.train import TrainingTaskSource, TrainingTasks, make_training_env
 from metarl.vector import TaskVectorEnv
 
 #: At most this many cells for ``multihead_for_reward`` (one output head per cell).
@@ -116,7 +116,7 @@ class VariBADConfig:
     num_envs: int = 16  # sub-envs stepped together (repo: num_processes)
     trial_episodes: int | None = None  # episodes per trial; None: the family's (repo: max_rollouts_per_task)
     trials_per_iteration: int = 1  # whole trials per sub-env between updates (repo: policy_num_steps)
-    task_source: Literal["distribution", "train_set"] = "distribution"
+    task_source: TrainingTaskSource = "distribution"
     precollect_len: int = 5000  # env steps collected before the first update
     # --- policy
     policy_layers: list[int] = field(default_factory=lambda: [128, 128])

@@ -70,9 +70,10 @@ def measure(config: str, parallel_tasks: int | None, device: str, overrides: Seq
     """Time whole training iterations of ``config`` with ``parallel_tasks`` tasks per iteration
     (``None``: the config's own number)."""
     agent = load_config(ROOT / config).agent
-    if parallel_tasks is not None and agent not in PARALLEL_TASKS_KEY:
+    key = PARALLEL_TASKS_KEY.get(agent)
+    if parallel_tasks is not None and key is None:
         raise ValueError(f"{config}: agent {agent!r} has no parallel-task key; allowed agents: {sorted(PARALLEL_TASKS_KEY)}")
-    sized = [f"{PARALLEL_TASKS_KEY[agent]}={parallel_tasks}"] if parallel_tasks is not None else []
+    sized = [f"{key}={parallel_tasks}"] if parallel_tasks is not None else []
     cfg = load_config(ROOT / config, [f"device={device}", *sized, *overrides])
     dev = resolve_device(cfg.device)
     seed_everything(cfg.seed)
@@ -86,7 +87,6 @@ def measure(config: str, parallel_tasks: int | None, device: str, overrides: Seq
         synchronize(dev)
         iterations += 1
     elapsed, steps = time.perf_counter() - start, trainer.env_steps - start_steps
-    key = PARALLEL_TASKS_KEY.get(agent)
     tasks = getattr(cfg.agent_config, key.split(".", 1)[1]) if key else None
     return Measurement(config, agent, str(dev), tasks, steps // iterations, iterations, steps / elapsed)
 

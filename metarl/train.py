@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 import gymnasium as gym
 import numpy as np
@@ -73,14 +73,15 @@ def make_training_env(cfg: RunConfig, num_envs: int, device: torch.device, **mak
 
 #: Where an on-policy trainer draws each iteration's tasks from: fresh draws from the family's
 #: training distribution, or uniform draws (with replacement) from its fixed training task set.
-TRAINING_TASK_SOURCES: tuple[str, ...] = ("distribution", "train_set")
+TrainingTaskSource = Literal["distribution", "train_set"]
+TRAINING_TASK_SOURCES: tuple[str, ...] = get_args(TrainingTaskSource)
 
 
 class TrainingTasks:
     """Draws one training task per sub-env of ``env`` from ``source`` (see ``TRAINING_TASK_SOURCES``)
     with ``generator``; the training set is stacked once, so a draw is one indexing per parameter."""
 
-    def __init__(self, env: TaskVectorEnv, source: str, generator: torch.Generator) -> None:
+    def __init__(self, env: TaskVectorEnv, source: TrainingTaskSource, generator: torch.Generator) -> None:
         if source not in TRAINING_TASK_SOURCES:
             raise ValueError(f"task_source {source!r} is not allowed; allowed: {', '.join(TRAINING_TASK_SOURCES)}")
         self.env, self.generator = env, generator
