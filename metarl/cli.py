@@ -125,9 +125,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
     if args.resume:
-        if args.config or args.overrides or args.run_dir:
-            raise ValueError("--resume RUN_DIR takes no CONFIG, overrides or --run-dir: the run's config.yaml is used")
-        cfg, _ = resume_run(args.resume)
+        # argparse puts the first key=value into `config`: after --resume every positional is an override.
+        overrides = [args.config, *args.overrides] if args.config else []
+        refused = ([f"--run-dir {args.run_dir}"] if args.run_dir else []) + [o for o in overrides if "=" not in o]
+        if refused:
+            raise ValueError(
+                "--resume RUN_DIR uses the run's config.yaml: it takes no CONFIG or --run-dir, only train.* "
+                f"key=value overrides; got {' '.join(refused)}"
+            )
+        cfg, _ = resume_run(args.resume, overrides)
         run_dir = Path(args.resume)
     else:
         if not args.config:
@@ -232,7 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", help="YAML config, e.g. configs/pearl/point_robot.yaml")
     p.add_argument("overrides", nargs="*", help="key=value overrides with dotted keys, e.g. pearl.kl_lambda=1.0")
     p.add_argument("--run-dir", default=None, help="run directory (default: runs/<agent>-<env>-<time>-s<seed>)")
-    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue RUN_DIR from its last checkpoint")
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue RUN_DIR from its last checkpoint; train.* overrides (e.g. train.total_steps=2e8) may follow",
+    )
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("evaluate", parents=[plugins], help="adaptation curve of a trained run on held-out tasks")
     p.add_argument("run_dir", help="a run directory made by metarl train")

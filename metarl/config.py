@@ -59,9 +59,6 @@ import yaml
 
 from .files import atomic_write
 
-if typing.TYPE_CHECKING:
-    pass
-
 __all__ = [
     "ConfigError",
     "FieldError",
@@ -287,6 +284,9 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             raise _wrong_type(path, value, tp)
         return value
     if tp is int:
+        # A whole float is an int written in scientific notation: `total_steps: 1e8`.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
         if not isinstance(value, int) or isinstance(value, bool):
             raise _wrong_type(path, value, tp)
         return value

@@ -10,7 +10,9 @@ A run directory holds everything one training run writes::
 
 A checkpoint is a ``torch.save`` file holding the agent's ``state`` (tensors and plain Python
 values only, so it loads with ``weights_only=True``) with the format version, the agent name and
-the resolved config, which resume checks against the run's ``config.yaml``.
+the resolved config, which resume checks against the run's ``config.yaml``. Only the ``train``
+section (budget, logging, checkpointing) may differ between them: nothing in a checkpoint depends
+on it, so a resumed run may be given a longer budget.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import random
 import re
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,11 +30,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import RunConfig, atomic_write, config_diff, config_to_dict, load_config, save_config
+from .config import (
+    ConfigError,
+    RunConfig,
+    atomic_write,
+    config_diff,
+    config_to_dict,
+    load_config,
+    save_config,
+)
 
 __all__ = [
     "CHECKPOINT_FORMAT_VERSION",
     "CONFIG_FILE",
+    "RESUMABLE_SECTION",
     "CheckpointError",
     "checkpoint_paths",
     "checkpoint_step",
@@ -50,6 +61,9 @@ CHECKPOINT_FORMAT_VERSION = 1
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
 _CHECKPOINT_NAME = re.compile(r"^step_(\d+)\.pt$")
+# The config section a resumed run may change: how long it trains and how often it logs and
+# checkpoints. Every other key shapes the networks, data or RNG streams a checkpoint holds.
+RESUMABLE_SECTION = "train"
 
 
 class CheckpointError(RuntimeError):
@@ -182,8 +196,9 @@ def load_checkpoint(path_or_run_dir: str | os.PathLike, cfg: RunConfig | None = 
     """Read a checkpoint file, or a run directory's latest checkpoint.
 
     Returns ``{"step", "state", "agent", "config", "format_version"}``. With
-    ``cfg``, the checkpoint must have been written under an equal config; otherwise a
-    :class:`CheckpointError` lists every key that differs. Tensors load onto the CPU.
+    ``cfg``, the checkpoint must have been written under an equal config but for its
+    :data:`RESUMABLE_SECTION`; otherwise a :class:`CheckpointError` lists every key that differs.
+    Tensors load onto the CPU.
     """
     path = Path(path_or_run_dir)
     if path.is_dir():
@@ -213,7 +228,11 @@ def load_checkpoint(path_or_run_dir: str | os.PathLike, cfg: RunConfig | None = 
             raise CheckpointError(
                 f"checkpoint {str(path)!r} was written by agent {ckpt['agent']!r}, but the run's agent is {cfg.agent!r}"
             )
-        diffs = config_diff(ckpt["config"], config_to_dict(cfg))
+        diffs = [
+            diff
+            for diff in config_diff(ckpt["config"], config_to_dict(cfg))
+            if not diff.startswith(RESUMABLE_SECTION + ".")
+        ]
         if diffs:
             raise CheckpointError(
                 f"checkpoint {str(path)!r} was written under a different config (checkpoint -> run): "
@@ -222,14 +241,30 @@ def load_checkpoint(path_or_run_dir: str | os.PathLike, cfg: RunConfig | None = 
     return ckpt
 
 
-def resume_run(run_dir: str | os.PathLike) -> tuple[RunConfig, dict[str, Any]]:
-    """The run's ``config.yaml`` and its latest checkpoint, checked against each other."""
+def resume_run(run_dir: str | os.PathLike, overrides: Sequence[str] = ()) -> tuple[RunConfig, dict[str, Any]]:
+    """The run's ``config.yaml`` and its latest checkpoint, checked against each other.
+
+    ``overrides`` (``key=value``, keys in the :data:`RESUMABLE_SECTION`, e.g.
+    ``train.total_steps=2e8`` to extend the budget) are applied and, once the checkpoint is known
+    to match, saved to ``config.yaml`` so later resumes see them too. A longer
+    ``train.total_steps`` also stretches a linear learning-rate decay over the new length.
+    """
     run_dir = Path(run_dir)
+    for override in overrides:
+        key = override.partition("=")[0].strip()
+        if not key.startswith(RESUMABLE_SECTION + "."):
+            raise ConfigError(
+                f"override {override!r}: a resumed run can change only {RESUMABLE_SECTION}.* keys "
+                f"(e.g. train.total_steps, train.max_minutes), not {key!r}"
+            )
     config_path = run_dir / CONFIG_FILE
     if not config_path.is_file():
         raise FileNotFoundError(f"{str(run_dir)!r} is not a run directory: it has no {CONFIG_FILE}")
-    cfg = load_config(config_path)
-    return cfg, load_checkpoint(run_dir, cfg)
+    cfg = load_config(config_path, overrides)
+    checkpoint = load_checkpoint(run_dir, cfg)
+    if overrides:
+        save_config(cfg, config_path)
+    return cfg, checkpoint
 
 
 # --- random number generators ------------------------------------------------------------------

@@ -147,6 +147,12 @@ def test_unknown_key_in_file_lists_allowed_keys(tmp_path):
     assert "allowed: agent, device, env, eval, seed, toy, train" in message
 
 
+def test_a_whole_float_is_an_int_in_scientific_notation(tmp_path):
+    cfg = load(tmp_path, ["train.total_steps=2e8", "seed=3.0"])
+    assert (cfg.train.total_steps, cfg.seed) == (200_000_000, 3)
+    assert type(cfg.train.total_steps) is int and type(cfg.seed) is int
+
+
 @pytest.mark.parametrize(
     "override, expected",
     [

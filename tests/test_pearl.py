@@ -11,7 +11,8 @@ import yaml
 
 from metarl.config import load_config
 from metarl.evaluation import evaluate_adaptation, load_adaptation
-from metarl.runs import checkpoint_paths, make_run_dir
+from metarl import cli
+from metarl.runs import checkpoint_paths, checkpoint_step, latest_checkpoint, make_run_dir
 from metarl.train import make_trainer, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,6 +130,20 @@ def test_train_cli_writes_a_complete_run_directory(tmp_path):
     ).stdout
     assert "never reached 1000000000.0" in never, never
 
+
+
+def test_resume_cli_takes_a_longer_budget_and_refuses_any_other_change(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli.main(["train", str(POINT), *TINY, "train.total_steps=600", "--run-dir", str(run)]) == 0
+    config = (run / "config.yaml").read_text()
+    assert cli.main(["train", "--resume", str(run), "pearl.hidden_size=64"]) == 2
+    assert "only train.* keys" in capsys.readouterr().err
+    assert cli.main(["train", "--resume", str(run), str(POINT)]) == 2
+    assert "takes no CONFIG" in capsys.readouterr().err
+    assert (run / "config.yaml").read_text() == config, "a refused resume must leave the run untouched"
+    assert cli.main(["train", "--resume", str(run), "train.total_steps=1.2e3"]) == 0
+    assert load_config(run / "config.yaml").train.total_steps == 1200  # later resumes see the new budget
+    assert checkpoint_step(latest_checkpoint(run)) >= 1200
 
 DEMO = ROOT / "configs" / "pearl" / "demo.yaml"
 

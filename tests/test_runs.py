@@ -18,7 +18,7 @@ import torch  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 from metarl import runs  # noqa: E402
-from metarl.config import EnvConfig, RunConfig, TrainConfig, load_config, register_agent_config  # noqa: E402
+from metarl.config import ConfigError, EnvConfig, RunConfig, TrainConfig, load_config, register_agent_config  # noqa: E402
 from metarl.logger import Logger, Progress  # noqa: E402
 from metarl.runs import (  # noqa: E402
     CheckpointError,
@@ -195,6 +195,24 @@ def test_resume_run_returns_config_and_latest_checkpoint(tmp_path, cfg):
         resume_run(run_dir)
     with pytest.raises(FileNotFoundError, match="is not a run directory"):
         resume_run(tmp_path)
+
+
+def test_resume_run_applies_and_saves_train_overrides_only(tmp_path, cfg):
+    run_dir = make_run_dir(cfg, tmp_path / "run")
+    save_checkpoint(run_dir, state(10), 10, cfg)
+    config_file = run_dir / "config.yaml"
+    before = config_file.read_text()
+    with pytest.raises(ConfigError, match=r"only train\.\* keys .* not 'seed'"):
+        resume_run(run_dir, ["seed=8"])
+    with pytest.raises(ConfigError, match="train.total_steps=0 is not allowed"):
+        resume_run(run_dir, ["train.total_steps=0"])
+    assert config_file.read_text() == before, "a refused override must leave config.yaml as it was"
+
+    resumed_cfg, ckpt = resume_run(run_dir, ["train.total_steps=5e6", "train.max_minutes=30"])
+    assert (resumed_cfg.train.total_steps, resumed_cfg.train.max_minutes) == (5_000_000, 30)
+    assert ckpt["step"] == 10 and load_config(config_file) == resumed_cfg
+    # The checkpoint still holds the old train section: it differs only where resume may change it.
+    assert resume_run(run_dir)[0] == resumed_cfg
 
 
 # --- random number generators ------------------------------------------------------------------
