@@ -133,15 +133,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 "--resume RUN_DIR uses the run's config.yaml: it takes no CONFIG or --run-dir, only train.* "
                 f"key=value overrides; got {' '.join(refused)}"
             )
-        cfg, _ = resume_run(args.resume, overrides)
+        cfg, checkpoint = resume_run(args.resume, overrides)
         run_dir = Path(args.resume)
     else:
         if not args.config:
             raise ValueError("give a CONFIG file (e.g. configs/pearl/point_robot.yaml) or --resume RUN_DIR")
-        cfg = load_config(args.config, args.overrides)
+        cfg, checkpoint = load_config(args.config, args.overrides), None
         run_dir = make_run_dir(cfg, args.run_dir)
     print(f"run directory: {run_dir}")
-    trainer = train(cfg, run_dir, resume=bool(args.resume))
+    trainer = train(cfg, run_dir, resume=bool(args.resume), checkpoint=checkpoint)
     _print_summary(load_adaptation(run_dir), run_dir)
     print(f"trained {trainer.env_steps} env steps")
     return 0

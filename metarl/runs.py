@@ -66,6 +66,11 @@ _CHECKPOINT_NAME = re.compile(r"^step_(\d+)\.pt$")
 RESUMABLE_SECTION = "train"
 
 
+def _resumable(dotted_key: str) -> bool:
+    """Whether a resumed run may change this config key (it lies in :data:`RESUMABLE_SECTION`)."""
+    return dotted_key.startswith(RESUMABLE_SECTION + ".")
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be resumed from: corrupt, or written by a different run."""
 
@@ -228,11 +233,7 @@ def load_checkpoint(path_or_run_dir: str | os.PathLike, cfg: RunConfig | None = 
             raise CheckpointError(
                 f"checkpoint {str(path)!r} was written by agent {ckpt['agent']!r}, but the run's agent is {cfg.agent!r}"
             )
-        diffs = [
-            diff
-            for diff in config_diff(ckpt["config"], config_to_dict(cfg))
-            if not diff.startswith(RESUMABLE_SECTION + ".")
-        ]
+        diffs = [diff for diff in config_diff(ckpt["config"], config_to_dict(cfg)) if not _resumable(diff)]
         if diffs:
             raise CheckpointError(
                 f"checkpoint {str(path)!r} was written under a different config (checkpoint -> run): "
@@ -252,7 +253,7 @@ def resume_run(run_dir: str | os.PathLike, overrides: Sequence[str] = ()) -> tup
     run_dir = Path(run_dir)
     for override in overrides:
         key = override.partition("=")[0].strip()
-        if not key.startswith(RESUMABLE_SECTION + "."):
+        if not _resumable(key):
             raise ConfigError(
                 f"override {override!r}: a resumed run can change only {RESUMABLE_SECTION}.* keys "
                 f"(e.g. train.total_steps, train.max_minutes), not {key!r}"

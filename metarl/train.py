@@ -119,14 +119,18 @@ def evaluate_run(cfg: RunConfig, trainer: Trainer, run_dir: Path, logger: Logger
     return result
 
 
-def train(cfg: RunConfig, run_dir: Path, resume: bool = False) -> Trainer:
-    """Train ``cfg`` in ``run_dir`` (continuing from its last checkpoint when ``resume``)."""
+def train(cfg: RunConfig, run_dir: Path, resume: bool = False, checkpoint: dict[str, Any] | None = None) -> Trainer:
+    """Train ``cfg`` in ``run_dir`` (continuing from its last checkpoint when ``resume``).
+
+    ``checkpoint``: that checkpoint when the caller has already read it (``resume_run``), so a
+    large one (replay data) is not read twice.
+    """
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     trainer = make_trainer(cfg, device)
     resume_step = None
     if resume:
-        checkpoint = load_checkpoint(run_dir, cfg)
+        checkpoint = checkpoint if checkpoint is not None else load_checkpoint(run_dir, cfg)
         trainer.load_state_dict(checkpoint["state"]["trainer"])
         set_rng_state(checkpoint["state"]["rng"])
         resume_step = checkpoint["step"]
