@@ -17,13 +17,16 @@ from pathlib import Path
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 _TAG = re.compile(r"^eval/adaptation/return_ep(\d+)$")
+_TRAIN_SECONDS = "perf/train_seconds"
 
 
 @dataclass(frozen=True)
 class LearningCurve:
     """A run's periodic evaluations: ``returns[i][j]`` is the mean return of episode
-    ``episodes[j]`` at ``steps[i]`` env steps, logged ``seconds[i]`` after the run's first event
-    (wall-clock; a resumed run's pause is included)."""
+    ``episodes[j]`` at ``steps[i]`` env steps, reached after ``seconds[i]`` of training
+    (``perf/train_seconds``: wall-clock summed over the sessions of a resumed run). For a run whose
+    training time was not counted (trained before metarl logged it), ``seconds[i]`` is the time
+    since the run's first event, pauses between sessions included."""
 
     steps: list[int]
     episodes: list[int]
@@ -56,4 +59,5 @@ def learning_curve(run_dir: str | os.PathLike) -> LearningCurve:
             wall[event.step] = max(wall.get(event.step, -math.inf), event.wall_time - start)
     steps = sorted(by_step)
     returns = [[by_step[s].get(k, float("nan")) for k in episodes] for s in steps]
-    return LearningCurve(steps, episodes, returns, [wall[s] for s in steps])
+    trained = {e.step: e.value for e in events.Scalars(_TRAIN_SECONDS)} if _TRAIN_SECONDS in scalar_tags else {}
+    return LearningCurve(steps, episodes, returns, [trained.get(s, wall[s]) for s in steps])

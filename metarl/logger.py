@@ -1,7 +1,8 @@
 """TensorBoard logging and a terminal progress line.
 
 Tags follow common practice (CleanRL, Stable-Baselines3): ``charts/episodic_return``,
-``losses/<name>``, ``perf/steps_per_second``, ``eval/adaptation/return_ep<k>``.
+``losses/<name>``, ``perf/steps_per_second``, ``perf/train_seconds`` (training wall-clock summed over
+the sessions of a resumed run), ``eval/adaptation/return_ep<k>``.
 """
 
 from __future__ import annotations

@@ -129,14 +129,28 @@ def train(cfg: RunConfig, run_dir: Path, resume: bool = False, checkpoint: dict[
     seed_everything(cfg.seed)
     trainer = make_trainer(cfg, device)
     resume_step = None
+    earlier_seconds: float | None = 0.0
     if resume:
         checkpoint = checkpoint if checkpoint is not None else load_checkpoint(run_dir, cfg)
         trainer.load_state_dict(checkpoint["state"]["trainer"])
         set_rng_state(checkpoint["state"]["rng"])
         resume_step = checkpoint["step"]
+        # Checkpoints written before metarl counted training time lack it: the run's total stays unknown.
+        earlier_seconds = checkpoint["state"].get("train_seconds")
+    start = time.perf_counter()
+
+    def train_seconds() -> float | None:
+        """Wall-clock spent training this run up to now, summed over its sessions (pauses between
+        a stop and ``--resume`` left out), or None when an earlier session did not count it."""
+        return None if earlier_seconds is None else earlier_seconds + time.perf_counter() - start
 
     def save(step: int) -> None:
-        save_checkpoint(run_dir, {"trainer": trainer.state_dict(), "rng": rng_state()}, step, cfg)
+        state = {"trainer": trainer.state_dict(), "rng": rng_state(), "train_seconds": train_seconds()}
+        save_checkpoint(run_dir, state, step, cfg)
+
+    def log_train_seconds(logger: Logger, step: int) -> None:
+        if (seconds_so_far := train_seconds()) is not None:
+            logger.scalar("perf/train_seconds", seconds_so_far, step)
 
     seconds = 60 * cfg.train.max_minutes if cfg.train.max_minutes is not None else None
     progress = Progress(cfg.train.total_steps, initial=trainer.env_steps, seconds=seconds)
@@ -145,7 +159,7 @@ def train(cfg: RunConfig, run_dir: Path, resume: bool = False, checkpoint: dict[
         next_checkpoint = trainer.env_steps + cfg.train.checkpoint_every
         every = cfg.eval.every_steps
         next_eval = trainer.env_steps + every if every else None
-        start, start_steps, seen = time.perf_counter(), trainer.env_steps, len(trainer.episode_returns)
+        start_steps, seen = trainer.env_steps, len(trainer.episode_returns)
         deadline = start + seconds if seconds is not None else float("inf")
         while trainer.env_steps < cfg.train.total_steps and time.perf_counter() < deadline:
             metrics = trainer.train_iteration()
@@ -157,14 +171,17 @@ def train(cfg: RunConfig, run_dir: Path, resume: bool = False, checkpoint: dict[
                 if new_returns:
                     logger.scalar("charts/episodic_return", float(np.mean(new_returns)), step)
                 logger.scalar("perf/steps_per_second", (step - start_steps) / (time.perf_counter() - start), step)
+                log_train_seconds(logger, step)
                 next_log = step + cfg.train.log_every
             progress.update(step, **({"ret": float(np.mean(new_returns))} if new_returns else {}))
             if step >= next_checkpoint:
                 save(step)
                 next_checkpoint = step + cfg.train.checkpoint_every
             if next_eval is not None and step >= next_eval:
+                log_train_seconds(logger, step)
                 evaluate_run(cfg, trainer, run_dir, logger)
                 next_eval = step + every
         save(trainer.env_steps)
+        log_train_seconds(logger, trainer.env_steps)
         evaluate_run(cfg, trainer, run_dir, logger)
     return trainer

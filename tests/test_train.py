@@ -1,4 +1,5 @@
-"""The shared training loop: the wall-clock budget ``train.max_minutes``; training-task draws."""
+"""The shared training loop: the wall-clock budget ``train.max_minutes``; training time counted over
+resumed sessions; training-task draws."""
 
 from pathlib import Path
 
@@ -6,9 +7,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import metarl.train
 from metarl.config import ConfigError, load_config
+from metarl.curves import learning_curve
 from metarl.evaluation import load_adaptation
 from metarl.runs import checkpoint_paths, load_checkpoint, make_run_dir
 from metarl.train import TrainingTasks, train
@@ -33,11 +36,42 @@ def test_max_minutes_ends_training_with_a_checkpoint_and_an_evaluation(tmp_path,
     cfg = load_config(DEMO, TINY + ["train.max_minutes=3"])
     run = make_run_dir(cfg, tmp_path / "run")
     trainer = train(cfg, run)
-    # Each loop pass reads the clock at most twice, so a 3-minute budget allows one or two iterations.
+    # The budget check and the bookkeeping read the clock, so a 3-minute budget allows one or two iterations.
     assert 0 < trainer.env_steps < cfg.train.total_steps
     assert load_checkpoint(run, cfg)["step"] == trainer.env_steps
     assert len(checkpoint_paths(run)) == 1
     assert load_adaptation(run).returns.shape[1] == cfg.eval.episodes
+
+
+def logged(run: Path, tag: str) -> dict[int, float]:
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    events.Reload()
+    return {e.step: e.value for e in events.Scalars(tag)}
+
+
+def test_training_time_is_summed_over_sessions_without_the_pause_between(tmp_path, monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(metarl.train, "time", clock)
+    periodic = ["train.log_every=40", "train.checkpoint_every=80", "eval.every_steps=80"]
+    cfg = load_config(DEMO, TINY + periodic + ["train.total_steps=160"])
+    run = make_run_dir(cfg, tmp_path / "run")
+    train(cfg, run)
+    first = logged(run, "perf/train_seconds")
+    saved = load_checkpoint(run, cfg)["state"]["train_seconds"]
+    assert min(first.values()) < saved <= max(first.values())  # the final checkpoint precedes the final log
+
+    clock.now += 1e6  # a long pause before --resume
+    longer = load_config(DEMO, TINY + periodic + ["train.total_steps=320"])
+    train(longer, run, resume=True)
+    seconds = logged(run, "perf/train_seconds")
+    later = {step: s for step, s in seconds.items() if step > 160}
+    assert later and all(saved < s < saved + 1e5 for s in later.values())
+    values = [seconds[step] for step in sorted(seconds)]
+    assert values == sorted(values)
+    # metarl curve reports the evaluations against training time, not time since the first event.
+    curve = learning_curve(run)
+    assert curve.steps == [80, 160, 240, 320]
+    assert curve.seconds == [pytest.approx(seconds[step]) for step in curve.steps]
 
 
 @pytest.mark.parametrize("value", ["0", "-1.5"])
