@@ -173,6 +173,20 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+_MAX_CURVE_COLUMNS = 8
+
+
+def _curve_columns(evaluated: list[int], requested: list[int] | None) -> list[int]:
+    """The episodes ``metarl curve`` prints: those requested, else every one evaluated when they
+    fit on a line, else the first and the last (MAML's 40 would not)."""
+    if requested is None:
+        return evaluated if len(evaluated) <= _MAX_CURVE_COLUMNS else [evaluated[0], evaluated[-1]]
+    missing = [k for k in requested if k not in evaluated]
+    if missing:
+        raise ValueError(f"--episodes {missing} were not evaluated; allowed: {evaluated[0]}..{evaluated[-1]}")
+    return requested
+
+
 def _cmd_curve(args: argparse.Namespace) -> int:
     from .curves import learning_curve
     from .plotting import plot_learning_curves
@@ -180,12 +194,13 @@ def _cmd_curve(args: argparse.Namespace) -> int:
     curves = {}
     for run in args.runs:
         curve = curves[str(run).rstrip("/")] = learning_curve(run)
-        print(f"{run}: mean meta-test return per episode of experience, against env steps and wall-clock")
+        shown = _curve_columns(curve.episodes, args.episodes)
+        print(f"{run}: mean meta-test return per episode of experience, against env steps and minutes of training")
         rows = [
-            [f"{s:,}", f"{t / 60:.1f}", *(f"{r:.2f}" for r in row)]
+            [f"{s:,}", f"{t / 60:.1f}", *(f"{row[curve.episodes.index(k)]:.2f}" for k in shown)]
             for s, t, row in zip(curve.steps, curve.seconds, curve.returns)
         ]
-        print(format_table(["env steps", "minutes", *(f"episode {k}" for k in curve.episodes)], rows))
+        print(format_table(["env steps", "minutes", *(f"episode {k}" for k in shown)], rows))
         if args.target is not None:
             i = curve.first_reaching(args.target)
             if i is None:
@@ -258,6 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("curve", parents=[plugins], help="meta-test return against env steps of runs")
     p.add_argument("runs", nargs="+", help="run directories trained with eval.every_steps")
     p.add_argument("--target", type=float, help="report the first evaluation whose last evaluated episode's return reaches this")
+    p.add_argument(
+        "--episodes",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="K",
+        help=f"episodes to print (default: all when at most {_MAX_CURVE_COLUMNS}, else the first and the last)",
+    )
     p.add_argument("--out", default=None, help="also draw return against env steps of every run into this PNG file")
     p.set_defaults(func=_cmd_curve)
     return parser

@@ -53,3 +53,21 @@ def test_curve_command_prints_the_table_and_writes_the_figure(tmp_path, capsys):
     assert any(row[:1] == ["2,000"] and row[2:] == ["-7.00", "-4.00"] for row in rows)  # steps, minutes, returns
     assert "reached -4.0 at 2,000 env steps" in printed
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def write_long_run(run_dir, episodes=10):
+    with SummaryWriter(str(run_dir)) as writer:
+        for k in range(1, episodes + 1):
+            writer.add_scalar(f"eval/adaptation/return_ep{k}", float(k), 1000)
+    return run_dir
+
+
+def test_curve_command_prints_first_and_last_of_many_episodes_or_those_asked(tmp_path, capsys):
+    run = str(write_long_run(tmp_path / "run"))
+    assert cli.main(["curve", run]) == 0
+    header, _, row = capsys.readouterr().out.splitlines()[1:4]
+    assert header.split()[3:] == ["episode", "1", "episode", "10"] and row.split()[2:] == ["1.00", "10.00"]
+    assert cli.main(["curve", run, "--episodes", "2", "5"]) == 0
+    assert capsys.readouterr().out.splitlines()[3].split()[2:] == ["2.00", "5.00"]
+    assert cli.main(["curve", run, "--episodes", "3", "11"]) == 2
+    assert "--episodes [11] were not evaluated; allowed: 1..10" in capsys.readouterr().err
