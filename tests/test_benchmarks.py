@@ -35,3 +35,14 @@ def test_training_throughput_refuses_a_size_for_an_agent_without_one():
     script = load_script("training_throughput")
     with pytest.raises(ValueError, match="'pearl' has no parallel-task key"):
         script.main(["--configs", "configs/pearl/demo.yaml", "--num-envs", "4"])
+
+
+def test_bandit_exploration_reports_which_arms_each_agent_pulls(capsys):
+    script = load_script("bandit_exploration")
+    results = {r.agent: r for r in script.main(["--pulls", "50", "--tasks", "200"])}
+    random, ucb1, thompson = results["random"], results["ucb1"], results["thompson"]
+    assert random.best_share_first == pytest.approx(0.2, abs=0.05) and random.ends_on_best == pytest.approx(0.2, abs=0.1)
+    assert ucb1.arms_tried_early == 5.0  # UCB1 pulls every arm once before using its bound
+    assert thompson.best_share_last > thompson.best_share_first  # it learns which arm is best
+    assert thompson.regret < random.regret / 2 and thompson.total_reward > random.total_reward
+    assert "| thompson | " in capsys.readouterr().out
