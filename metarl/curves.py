@@ -26,7 +26,8 @@ class LearningCurve:
     ``episodes[j]`` at ``steps[i]`` env steps, reached after ``seconds[i]`` of training
     (``perf/train_seconds``: wall-clock summed over the sessions of a resumed run). For a run whose
     training time was not counted (trained before metarl logged it), ``seconds[i]`` is the time
-    since the run's first event, pauses between sessions included."""
+    since the run's first event, pauses between sessions included; NaN where a counted run has no
+    training time at that step."""
 
     steps: list[int]
     episodes: list[int]
@@ -59,5 +60,8 @@ def learning_curve(run_dir: str | os.PathLike) -> LearningCurve:
             wall[event.step] = max(wall.get(event.step, -math.inf), event.wall_time - start)
     steps = sorted(by_step)
     returns = [[by_step[s].get(k, float("nan")) for k in episodes] for s in steps]
-    trained = {e.step: e.value for e in events.Scalars(_TRAIN_SECONDS)} if _TRAIN_SECONDS in scalar_tags else {}
-    return LearningCurve(steps, episodes, returns, [trained.get(s, wall[s]) for s in steps])
+    if _TRAIN_SECONDS not in scalar_tags:
+        return LearningCurve(steps, episodes, returns, [wall[s] for s in steps])
+    trained = {e.step: e.value for e in events.Scalars(_TRAIN_SECONDS)}
+    # An evaluation made later by `metarl evaluate --checkpoint` has no training time at its step.
+    return LearningCurve(steps, episodes, returns, [trained.get(s, math.nan) for s in steps])

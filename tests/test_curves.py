@@ -71,3 +71,12 @@ def test_curve_command_prints_first_and_last_of_many_episodes_or_those_asked(tmp
     assert capsys.readouterr().out.splitlines()[3].split()[2:] == ["2.00", "5.00"]
     assert cli.main(["curve", run, "--episodes", "3", "11"]) == 2
     assert "--episodes [11] were not evaluated; allowed: 1..10" in capsys.readouterr().err
+
+
+def test_curve_minutes_are_training_time_where_the_run_counted_it(tmp_path):
+    run = write_run(tmp_path / "run")
+    with SummaryWriter(str(run)) as writer:  # the training loop logs it at each periodic evaluation
+        writer.add_scalar("perf/train_seconds", 60.0, 1000)
+        writer.add_scalar("perf/train_seconds", 150.0, 2000)
+    seconds = learning_curve(run).seconds
+    assert seconds[:2] == [60.0, 150.0] and math.isnan(seconds[2])  # 3000: evaluated after training
