@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # rl2_tables, beside this script
-from rl2_tables import BANDIT, load_rl2_run, make_env  # noqa: E402
+from rl2_tables import BANDIT, BETA_PRIOR_GREEDY, bandit_arms, load_rl2_run, make_env  # noqa: E402
 
 from metarl.agent import Agent, RandomAgent  # noqa: E402
 from metarl.agents.classical import GittinsIndexAgent, GreedyAgent, ThompsonSamplingAgent, UCB1Agent  # noqa: E402
@@ -100,15 +99,14 @@ def main(argv: Sequence[str] | None = None) -> list[Exploration]:
     arm_probs = env.get_tasks()["arm_probs"].cpu().numpy()
     agents: dict[str, Agent] = {
         "random": RandomAgent(env.single_action_space, seed, device),
-        "greedy": GreedyAgent(k, seed, device, prior_mean=0.5, prior_pulls=2.0),
+        "greedy": GreedyAgent(k, seed, device, **BETA_PRIOR_GREEDY),
         "ucb1": UCB1Agent(k, seed, device),
         "thompson": ThompsonSamplingAgent(k, "bernoulli", seed, device),
         "gittins": GittinsIndexAgent(k, args.pulls, seed, device),
     }
     for path in args.rl2_run:
         run = load_rl2_run(path, device)
-        arms = gym.make(run.cfg.env.id, **run.cfg.env.kwargs).unwrapped.num_arms if run.cfg.env.id == BANDIT else None
-        if arms != k or run.episodes != args.pulls:
+        if bandit_arms(run) != k or run.episodes != args.pulls:
             raise ValueError(
                 f"--rl2-run {path!r} trained on {run.cfg.env.id} {dict(run.cfg.env.kwargs)} with trials of "
                 f"{run.episodes}; allowed: {BANDIT} with num_arms={k} and trials of --pulls {args.pulls}"

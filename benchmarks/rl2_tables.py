@@ -87,6 +87,8 @@ PAPER_TABLE_2: dict[int, dict[str, float]] = {
         100: (999.4, 1939.5, 1973.9, 1942.1, 1935.1, 1778.2, 1578.5, 1913.7),
     }.items()
 }
+# (epsilon-)greedy valuing arms by their Beta(1, 1) posterior mean: two pseudo-pulls worth 0.5.
+BETA_PRIOR_GREEDY = {"prior_mean": 0.5, "prior_pulls": 2.0}
 BANDIT_COLUMNS = ("random", "gittins", "optimal", "thompson", "ucb1", "epsilon-greedy", "greedy", "rl2")
 MDP_COLUMNS = ("random", "psrl", "beb", "epsilon-greedy", "greedy", "rl2")
 
@@ -152,6 +154,11 @@ def load_rl2_run(path: str, device: torch.device) -> RL2Run:
     return RL2Run(Path(path), cfg, trainer.agent, episodes)
 
 
+def bandit_arms(run: RL2Run) -> int | None:
+    """The number of arms of an RL^2 run on ``BernoulliBandit-v0``; None for a run on another family."""
+    return gym.make(BANDIT, **run.cfg.env.kwargs).unwrapped.num_arms if run.cfg.env.id == BANDIT else None
+
+
 # ----- table 1: bandits --------------------------------------------------------------------------
 def bandit_table(
     pulls: Sequence[int], arms: Sequence[int], n_tasks: int, seed: int, epsilon: float, greedy_prior: bool,
@@ -160,12 +167,12 @@ def bandit_table(
     """Total rewards of the bandit agents for every ``(n, k)`` in ``pulls x arms``, plus the
     setups of the RL^2 runs on ``BernoulliBandit-v0``. ``greedy_prior``: (epsilon-)greedy on the
     Beta(1, 1) posterior mean rather than the empirical mean."""
-    prior = {"prior_mean": 0.5, "prior_pulls": 2.0} if greedy_prior else {}
+    prior = BETA_PRIOR_GREEDY if greedy_prior else {}
     table = Table()
     rl2_by_arms: dict[int, list[RL2Run]] = {}
     for run in rl2_runs:
-        if run.cfg.env.id == BANDIT:
-            rl2_by_arms.setdefault(gym.make(BANDIT, **run.cfg.env.kwargs).unwrapped.num_arms, []).append(run)
+        if (arms_of_run := bandit_arms(run)) is not None:
+            rl2_by_arms.setdefault(arms_of_run, []).append(run)
     for k in sorted({*arms, *rl2_by_arms}):
         runs = rl2_by_arms.get(k, [])
         lengths = sorted({*pulls, *(run.episodes for run in runs)}) if k in arms else sorted({r.episodes for r in runs})
