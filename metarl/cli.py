@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from gymnasium import spaces
 
 from .bench import DEFAULT_ASYNC_ENVS, format_bench, run_bench
 from .evaluation import AdaptationResult, load_adaptation
+from .lock import RunLockedError
 from .registry import registered_families
 from .runs import CheckpointError
 from .tasks import Task, describe_space
@@ -112,45 +115,76 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(result: AdaptationResult, run_dir: Path) -> None:
+def _print_summary(result: AdaptationResult, folder: Path) -> None:
     rows = [[str(e.episode), f"{e.mean:.3f}", f"[{e.ci_low:.3f}, {e.ci_high:.3f}]", str(e.n)] for e in result.summary()]
     print(f"{result.agent} on {result.env_id} ({result.split} tasks): return per episode of experience")
     print(format_table(["episode", "mean return", "95% CI", "tasks"], rows))
-    print(f"written to {run_dir / 'eval'}")
+    print(f"written to {folder}")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .runs import make_run_dir, resume_run
-    from .train import train
+    from .lock import run_lock
+    from .preflight import check_env_config
+    from .runs import check_new_run_dir, make_run_dir, resume_run
+    from .train import make_trainer, train
+    from .vector import resolve_device
 
     if args.resume:
         # argparse puts the first key=value into `config`: after --resume every positional is an override.
-        overrides = [args.config, *args.overrides] if args.config else []
+        overrides = [args.config, *args.overrides] if args.config else list(args.overrides)
         refused = ([f"--run-dir {args.run_dir}"] if args.run_dir else []) + [o for o in overrides if "=" not in o]
         if refused:
             raise ValueError(
                 "--resume RUN_DIR uses the run's config.yaml: it takes no CONFIG or --run-dir, only train.* "
                 f"key=value overrides; got {' '.join(refused)}"
             )
-        cfg, checkpoint = resume_run(args.resume, overrides)
         run_dir = Path(args.resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise FileNotFoundError(f"{str(run_dir)!r} is not a run directory: it has no config.yaml")
+        with run_lock(run_dir):
+            cfg, checkpoint = resume_run(run_dir, overrides, args.checkpoint)
+            print(f"run directory: {run_dir}" + (f" (from {Path(checkpoint['path']).name})" if checkpoint else ""))
+            trainer = train(cfg, run_dir, resume=checkpoint is not None, checkpoint=checkpoint)
+        if checkpoint is not None and trainer.env_steps == checkpoint["step"] >= cfg.train.total_steps:
+            print(f"the run had finished at {trainer.env_steps} env steps; raise train.total_steps to continue it")
     else:
+        if args.checkpoint:
+            raise ValueError("--checkpoint goes with --resume RUN_DIR")
         if not args.config:
             raise ValueError("give a CONFIG file (e.g. configs/pearl/point_robot.yaml) or --resume RUN_DIR")
-        cfg, checkpoint = load_config(args.config, args.overrides), None
-        run_dir = make_run_dir(cfg, args.run_dir)
-    print(f"run directory: {run_dir}")
-    trainer = train(cfg, run_dir, resume=bool(args.resume), checkpoint=checkpoint)
-    _print_summary(load_adaptation(run_dir), run_dir)
+        cfg = load_config(args.config, args.overrides)
+        # Everything that can be refused is refused before the run directory exists.
+        check_env_config(cfg.env)
+        trainer = make_trainer(cfg, resolve_device(cfg.device))
+        if args.run_dir is None:
+            run_dir = make_run_dir(cfg)  # a new directory of its own
+        else:
+            run_dir = Path(args.run_dir)
+            check_new_run_dir(run_dir)  # before the lock file goes into a directory we may not use
+        with run_lock(run_dir):
+            make_run_dir(cfg, run_dir)
+            print(f"run directory: {run_dir}")
+            trainer = train(cfg, run_dir, trainer=trainer)
+    if _evaluated_step(run_dir) != trainer.env_steps:  # stopped by Ctrl-C: no final evaluation
+        print(f"stopped at {trainer.env_steps} env steps with a checkpoint; continue with: metarl train --resume {run_dir}")
+        return 0
+    _print_summary(load_adaptation(run_dir), run_dir / "eval")
     print(f"trained {trainer.env_steps} env steps")
     return 0
 
 
+def _evaluated_step(run_dir: Path) -> int | None:
+    """The env steps of the run's latest training-time evaluation, if any."""
+    path = run_dir / "eval" / "adaptation.json"
+    return json.loads(path.read_text()).get("step") if path.is_file() else None
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from torch.utils.tensorboard import SummaryWriter
+
     from .config import load_config
-    from .logger import Logger
-    from .runs import load_checkpoint
+    from .runs import EVAL_DIR, checkpoint_step, load_checkpoint
     from .train import evaluate_run, make_trainer
     from .vector import resolve_device
 
@@ -159,10 +193,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     trainer = make_trainer(cfg, resolve_device(cfg.device))
     checkpoint = load_checkpoint(args.checkpoint or run_dir, cfg)
     trainer.load_state_dict(checkpoint["state"]["trainer"])
-    overrides = {"split": args.tasks} | ({"episodes": args.episodes} if args.episodes else {})
-    with Logger(run_dir) as logger:
-        result = evaluate_run(cfg, trainer, run_dir, logger, **overrides)
-    _print_summary(result, run_dir)
+    episodes = args.episodes or cfg.eval.episodes
+    # Its own folder (and TensorBoard run) beside the training record, which stays untouched.
+    folder = f"{EVAL_DIR}/{args.tasks}-{episodes}ep-step{checkpoint_step(checkpoint['path'])}"
+    with SummaryWriter(log_dir=str(run_dir / folder)) as writer:
+        result = evaluate_run(cfg, trainer, run_dir, writer, folder=folder, split=args.tasks, episodes=episodes)
+    _print_summary(result, run_dir / folder)
     return 0
 
 
@@ -257,7 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         default=None,
         metavar="RUN_DIR",
-        help="continue RUN_DIR from its last checkpoint; train.* overrides (e.g. train.total_steps=2e8) may follow",
+        help="continue RUN_DIR from its newest intact checkpoint; train.* overrides (e.g. train.total_steps=2e8) may follow",
+    )
+    p.add_argument(
+        "--checkpoint", default=None, metavar="step_N.pt", help="with --resume: continue from this checkpoint instead"
     )
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("evaluate", parents=[plugins], help="adaptation curve of a trained run on held-out tasks")
@@ -288,16 +327,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``metarl`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # Warnings (a corrupt checkpoint skipped, a run restarted in place) read as messages, not code locations.
+    warnings.formatwarning = lambda message, category, *_: f"metarl {args.command}: warning: {message}\n"
+    # key=value overrides may come after options too (`train CONFIG --run-dir R seed=1`).
+    if args.command == "train" and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.imports and "" not in sys.path and os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())  # as `python -m` does, so a user's module in cwd imports
         for module in args.imports:
             importlib.import_module(module)
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError, CheckpointError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, CheckpointError, RunLockedError) as err:
         print(f"metarl {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"metarl {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -353,6 +353,8 @@ def from_dict(data: Mapping[str, Any]) -> RunConfig:
     if not isinstance(data, Mapping):
         raise ConfigError(f"a config must be a mapping of keys to values, got {type(data).__name__}")
     if "agent" not in data:
+        import metarl.agents  # noqa: F401  (the built-in agents, to list them)
+
         registered = ", ".join(sorted(_AGENT_CONFIGS)) or "(none)"
         raise ConfigError(f"missing required key 'agent'; registered agents: {registered}")
     agent = data["agent"]

@@ -42,6 +42,7 @@ from scipy import stats
 
 from .agent import Agent, AgentState, TaskAware, Transition, agent_name
 from .files import atomic_write_bytes
+from .runs import EVAL_DIR
 from .tasks import Task
 from .vector import TaskVectorEnv
 
@@ -51,7 +52,6 @@ CONFIDENCE = 0.95
 MAX_PARAM_COLUMNS = 16
 #: Identifies the layout of ``adaptation.json`` (bumped when it changes incompatibly).
 FORMAT = "metarl.adaptation/1"
-EVAL_DIR = "eval"
 
 
 # ----- rollouts ----------------------------------------------------------------------------------
@@ -266,18 +266,24 @@ class SummaryWriterLike(Protocol):
 
 
 def write_adaptation(
-    result: AdaptationResult, out_dir: str | os.PathLike, writer: SummaryWriterLike | None = None, step: int = 0
+    result: AdaptationResult,
+    out_dir: str | os.PathLike,
+    writer: SummaryWriterLike | None = None,
+    step: int = 0,
+    folder: str = EVAL_DIR,
 ) -> Path:
-    """Write ``eval/adaptation.{csv,json,png}`` under the run directory ``out_dir`` (formats in
-    the module docstring) and return the ``eval`` folder. With a TensorBoard ``writer``, also log
-    the scalars ``eval/adaptation/return_ep<k>`` (mean return of episode ``k``) and the figure
+    """Write ``<folder>/adaptation.{csv,json,png}`` under the run directory ``out_dir`` (formats
+    in the module docstring; the JSON also records ``step``, the env steps of the agent evaluated)
+    and return that folder. With a TensorBoard ``writer``, also log the scalars
+    ``eval/adaptation/return_ep<k>`` (mean return of episode ``k``) and the figure
     ``eval/adaptation`` at ``step``."""
     from .plotting import adaptation_figure, figure_png, result_curve  # matplotlib only when writing
 
-    folder = Path(out_dir) / EVAL_DIR
+    folder = Path(out_dir) / folder
     summary = result.summary()
     atomic_write_bytes(folder / "adaptation.csv", _csv_text(result))
-    atomic_write_bytes(folder / "adaptation.json", json.dumps(_summary_json(result, summary), indent=2) + "\n")
+    meta = {**_summary_json(result, summary), "step": step}
+    atomic_write_bytes(folder / "adaptation.json", json.dumps(meta, indent=2) + "\n")
     figure = adaptation_figure([result_curve(result)], title=f"{result.agent} on {result.env_id}")
     atomic_write_bytes(folder / "adaptation.png", figure_png(figure))
     if writer is not None:

@@ -18,8 +18,8 @@ on it, so a resumed run may be given a longer budget.
 from __future__ import annotations
 
 import os
-import random
 import re
+import shutil
 import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -27,7 +27,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from .config import (
@@ -39,6 +38,7 @@ from .config import (
     load_config,
     save_config,
 )
+from .rng import rng_state, set_rng_state
 
 __all__ = [
     "CHECKPOINT_FORMAT_VERSION",
@@ -50,6 +50,7 @@ __all__ = [
     "env_short_name",
     "latest_checkpoint",
     "load_checkpoint",
+    "check_new_run_dir",
     "make_run_dir",
     "resume_run",
     "rng_state",
@@ -60,6 +61,9 @@ __all__ = [
 CHECKPOINT_FORMAT_VERSION = 1
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
+EVAL_DIR = "eval"
+#: The lock file of a run being trained (see :mod:`metarl.lock`).
+LOCK_FILE = ".lock"
 _CHECKPOINT_NAME = re.compile(r"^step_(\d+)\.pt$")
 # The config section a resumed run may change: how long it trains and how often it logs and
 # checkpoints. Every other key shapes the networks, data or RNG streams a checkpoint holds.
@@ -89,8 +93,11 @@ def make_run_dir(cfg: RunConfig, run_dir: str | os.PathLike | None = None, *, ro
     """Create a new run directory and write the resolved ``config.yaml`` into it.
 
     Without ``run_dir`` the directory is ``<root>/<agent>-<env>-<YYYYmmdd-HHMMSS>-s<seed>``.
-    An existing non-empty directory is refused, so a run never overwrites another; continue a
-    run with :func:`resume_run` instead.
+    An existing directory holding another run is refused, so a run never overwrites another;
+    continue a run with :func:`resume_run` instead. A directory left by a run that never wrote a
+    checkpoint (it failed or was killed early) holds nothing to keep: it is restarted in place
+    (its event files and evaluation output are removed). Call it under :func:`metarl.lock.run_lock`
+    when another process may be training into ``run_dir``.
     """
     if run_dir is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -103,14 +110,60 @@ def make_run_dir(cfg: RunConfig, run_dir: str | os.PathLike | None = None, *, ro
             suffix += 1
     else:
         path = Path(run_dir)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise FileExistsError(
-                f"run directory {str(path)!r} already exists and is not empty; "
-                f"continue it with --resume {path} or choose another directory"
-            )
+        if check_new_run_dir(path):
+            warnings.warn(f"{str(path)!r} holds a run that never wrote a checkpoint: restarting it in place", stacklevel=2)
+            clear_run_output(path)
     path.mkdir(parents=True, exist_ok=True)
     save_config(cfg, path / CONFIG_FILE)
     return path
+
+
+def check_new_run_dir(run_dir: str | os.PathLike) -> bool:
+    """Whether ``run_dir`` can take a new run: ``FileExistsError`` when it holds something else;
+    True when it holds a run that never checkpointed (restarted in place), False when new or empty."""
+    path = Path(run_dir)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"run directory {str(path)!r} exists and is a file; choose another directory")
+    if not path.is_dir() or _is_empty_run_dir(path):
+        return False
+    if not is_abandoned_run(path):
+        raise FileExistsError(
+            f"run directory {str(path)!r} already exists and is not empty; "
+            f"continue it with --resume {path} or choose another directory"
+        )
+    return True
+
+
+def _is_empty_run_dir(path: Path) -> bool:
+    """Empty but for the lock file a caller may already hold on it."""
+    return all(p.name == LOCK_FILE for p in path.iterdir())
+
+
+def is_abandoned_run(run_dir: str | os.PathLike) -> bool:
+    """A run directory with its ``config.yaml`` but no checkpoint: a run that failed or was killed
+    before its first checkpoint, with nothing to resume from."""
+    path = Path(run_dir)
+    return (path / CONFIG_FILE).is_file() and not checkpoint_paths(path)
+
+
+def clear_run_output(run_dir: str | os.PathLike) -> None:
+    """Remove what a run wrote besides its config (event files, evaluation output, temporary files),
+    so that a run which never checkpointed can start again in its own directory."""
+    path = Path(run_dir)
+    for events in path.glob("events.out.tfevents.*"):
+        events.unlink()
+    shutil.rmtree(path / EVAL_DIR, ignore_errors=True)
+    remove_temporary_files(path)
+
+
+def remove_temporary_files(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of writes that a killed process left unfinished
+    (``.<name>.*.tmp``, see :func:`metarl.files.atomic_write`); returns them."""
+    path = Path(run_dir)
+    orphans = [p for p in path.rglob(".*.tmp") if p.is_file()]
+    for orphan in orphans:
+        orphan.unlink(missing_ok=True)
+    return orphans
 
 
 # --- checkpoints -------------------------------------------------------------------------------
@@ -197,30 +250,55 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(path_or_run_dir: str | os.PathLike, cfg: RunConfig | None = None) -> dict[str, Any]:
-    """Read a checkpoint file, or a run directory's latest checkpoint.
+def load_checkpoint(
+    path_or_run_dir: str | os.PathLike, cfg: RunConfig | None = None, *, fallback: bool = True
+) -> dict[str, Any]:
+    """Read a checkpoint file, or a run directory's newest intact checkpoint.
 
-    Returns ``{"step", "state", "agent", "config", "format_version"}``. With
-    ``cfg``, the checkpoint must have been written under an equal config but for its
+    Returns ``{"step", "state", "agent", "config", "format_version", "path"}``. Loading never
+    unpickles objects: anything but tensors and plain values is refused as corrupt. Given a run
+    directory, a corrupt newest checkpoint is skipped with a warning naming it and the next older
+    one is read (unless ``fallback`` is false); a :class:`CheckpointError` lists them when none is
+    intact. With ``cfg``, the checkpoint must have been written under an equal config but for its
     :data:`RESUMABLE_SECTION`; otherwise a :class:`CheckpointError` lists every key that differs.
     Tensors load onto the CPU.
     """
     path = Path(path_or_run_dir)
-    if path.is_dir():
-        latest = latest_checkpoint(path)
-        if latest is None:
-            raise FileNotFoundError(
-                f"no checkpoint in {str(path / CHECKPOINT_DIR)!r} (expected files named step_<N>.pt)"
-            )
-        path = latest
-    elif not path.exists():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    if not path.is_dir():
+        if not path.exists():
+            raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+        return _check_matches(_read_checkpoint(path), path, cfg)
+    candidates = checkpoint_paths(path)[::-1]
+    if not candidates:
+        raise FileNotFoundError(f"no checkpoint in {str(path / CHECKPOINT_DIR)!r} (expected files named step_<N>.pt)")
+    candidates = candidates if fallback else candidates[:1]
+    errors = []
+    for i, candidate in enumerate(candidates):
+        try:
+            ckpt = _read_checkpoint(candidate)
+        except CheckpointError as e:
+            errors.append(str(e))
+            if i + 1 < len(candidates):
+                warnings.warn(f"{e}; falling back to {candidates[i + 1].name}", stacklevel=2)
+            continue
+        return _check_matches(ckpt, candidate, cfg)
+    if len(errors) == 1:
+        raise CheckpointError(errors[0])
+    raise CheckpointError(f"no intact checkpoint in {str(path / CHECKPOINT_DIR)!r}: " + "; ".join(errors))
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """``torch.load`` of tensors and plain values only, with metarl's own error message."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError, EOFError or UnpicklingError on a damaged file
+        # torch's own message advises weights_only=False, i.e. running whatever the file holds:
+        # keep only the reason (e.g. "Unsupported global: GLOBAL os.system").
+        reason = next((line.strip() for line in str(e).splitlines() if "Unsupported global" in line), type(e).__name__)
         raise CheckpointError(
-            f"checkpoint {str(path)!r} is corrupt or not a metarl checkpoint ({type(e).__name__}: {e})"
-        ) from e
+            f"checkpoint {str(path)!r} is corrupt or not a metarl checkpoint ({reason}; "
+            "metarl loads only tensors and plain values)"
+        ) from None
     if not isinstance(ckpt, dict) or "format_version" not in ckpt:
         raise CheckpointError(f"checkpoint {str(path)!r} is not a metarl checkpoint (no format_version)")
     if ckpt["format_version"] != CHECKPOINT_FORMAT_VERSION:
@@ -228,27 +306,43 @@ def load_checkpoint(path_or_run_dir: str | os.PathLike, cfg: RunConfig | None = 
             f"checkpoint {str(path)!r} has format version {ckpt['format_version']!r}; "
             f"this metarl reads version {CHECKPOINT_FORMAT_VERSION}"
         )
-    if cfg is not None:
-        if ckpt["agent"] != cfg.agent:
-            raise CheckpointError(
-                f"checkpoint {str(path)!r} was written by agent {ckpt['agent']!r}, but the run's agent is {cfg.agent!r}"
-            )
-        diffs = [diff for diff in config_diff(ckpt["config"], config_to_dict(cfg)) if not _resumable(diff)]
-        if diffs:
-            raise CheckpointError(
-                f"checkpoint {str(path)!r} was written under a different config (checkpoint -> run): "
-                + "; ".join(diffs)
-            )
+    missing = [k for k in ("agent", "config", "step", "state") if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a metarl checkpoint (missing {missing})")
+    return {**ckpt, "path": str(path)}
+
+
+def _check_matches(ckpt: dict[str, Any], path: Path, cfg: RunConfig | None) -> dict[str, Any]:
+    if cfg is None:
+        return ckpt
+    if ckpt["agent"] != cfg.agent:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} was written by agent {ckpt['agent']!r}, but the run's agent is {cfg.agent!r}"
+        )
+    diffs = [diff for diff in config_diff(ckpt["config"], config_to_dict(cfg)) if not _resumable(diff)]
+    if diffs:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} was written under a different config (checkpoint -> run): " + "; ".join(diffs)
+        )
     return ckpt
 
 
-def resume_run(run_dir: str | os.PathLike, overrides: Sequence[str] = ()) -> tuple[RunConfig, dict[str, Any]]:
-    """The run's ``config.yaml`` and its latest checkpoint, checked against each other.
+def resume_run(
+    run_dir: str | os.PathLike, overrides: Sequence[str] = (), checkpoint: str | os.PathLike | None = None
+) -> tuple[RunConfig, dict[str, Any] | None]:
+    """The run's ``config.yaml`` and the checkpoint to continue from, checked against each other.
 
     ``overrides`` (``key=value``, keys in the :data:`RESUMABLE_SECTION`, e.g.
     ``train.total_steps=2e8`` to extend the budget) are applied and, once the checkpoint is known
     to match, saved to ``config.yaml`` so later resumes see them too. A longer
     ``train.total_steps`` also stretches a linear learning-rate decay over the new length.
+
+    ``checkpoint``: a file name in the run's ``checkpoints/`` (``step_N.pt``) or a path; default the
+    newest intact one. Checkpoints newer than the one chosen are set aside (renamed
+    ``*.corrupt`` when unreadable, else ``*.superseded``), so the continued run never mixes with
+    the abandoned one. A run without any checkpoint (it failed before its first) returns ``None``
+    and starts again from step 0, its earlier output cleared. Call it under
+    :func:`metarl.lock.run_lock`: it changes the run directory.
     """
     run_dir = Path(run_dir)
     for override in overrides:
@@ -262,69 +356,35 @@ def resume_run(run_dir: str | os.PathLike, overrides: Sequence[str] = ()) -> tup
     if not config_path.is_file():
         raise FileNotFoundError(f"{str(run_dir)!r} is not a run directory: it has no {CONFIG_FILE}")
     cfg = load_config(config_path, overrides)
-    checkpoint = load_checkpoint(run_dir, cfg)
+    if checkpoint is None and not checkpoint_paths(run_dir):
+        warnings.warn(f"{str(run_dir)!r} has no checkpoint: training it again from step 0", stacklevel=2)
+        clear_run_output(run_dir)
+        ckpt = None
+    else:
+        chosen = _checkpoint_path(run_dir, checkpoint) if checkpoint is not None else None
+        ckpt = load_checkpoint(chosen or run_dir, cfg)
+        # Without --checkpoint, newer files were skipped because they are corrupt.
+        _set_aside_newer(run_dir, checkpoint_step(ckpt["path"]), ".superseded" if checkpoint else ".corrupt")
     if overrides:
         save_config(cfg, config_path)
-    return cfg, checkpoint
+    remove_temporary_files(run_dir)
+    return cfg, ckpt
 
 
-# --- random number generators ------------------------------------------------------------------
-
-Generator = torch.Generator | np.random.Generator
-
-
-def rng_state(generators: Mapping[str, Generator] | None = None) -> dict[str, Any]:
-    """The state of Python's, NumPy's and torch's global generators (CUDA's too when in use).
-
-    ``generators`` adds named generators owned by other objects, e.g. an env's
-    ``torch.Generator`` or ``np_random``. The result can go into a checkpoint as it is.
-    """
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": (name, keys.tolist(), pos, has_gauss, cached),
-        "torch": torch.get_rng_state(),
-        "generators": {},
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    for key, gen in (generators or {}).items():
-        if isinstance(gen, torch.Generator):
-            state["generators"][key] = gen.get_state()
-        elif isinstance(gen, np.random.Generator):
-            state["generators"][key] = gen.bit_generator.state
-        else:
-            raise TypeError(f"generator {key!r} is a {type(gen).__name__}; expected torch.Generator or numpy Generator")
-    return state
+def _checkpoint_path(run_dir: Path, checkpoint: str | os.PathLike) -> Path:
+    """``--checkpoint``: a name in the run's checkpoints folder, or a path to one of its files."""
+    given = Path(checkpoint)
+    path = given if given.exists() else run_dir / CHECKPOINT_DIR / given.name
+    mine = path.resolve().parent == (run_dir / CHECKPOINT_DIR).resolve()
+    if not (mine and path.is_file() and _CHECKPOINT_NAME.match(path.name)):
+        available = ", ".join(p.name for p in checkpoint_paths(run_dir)) or "none"
+        raise FileNotFoundError(
+            f"checkpoint {str(checkpoint)!r} is not one of this run's checkpoints; available: {available}"
+        )
+    return path
 
 
-def set_rng_state(state: Mapping[str, Any], generators: Mapping[str, Generator] | None = None) -> None:
-    """Restore what :func:`rng_state` captured; ``generators`` must have the same names."""
-    random.setstate(_as_tuples(state["python"]))
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state:
-        if torch.cuda.is_available() and torch.cuda.device_count() == len(state["cuda"]):
-            torch.cuda.set_rng_state_all(state["cuda"])
-        else:
-            warnings.warn(
-                f"the checkpoint holds CUDA generator states for {len(state['cuda'])} device(s) but "
-                f"{torch.cuda.device_count() if torch.cuda.is_available() else 'no'} CUDA device(s) are visible; "
-                "CUDA random draws will not repeat those of the original run",
-                stacklevel=2,
-            )
-    generators = dict(generators or {})
-    saved = state["generators"]
-    if set(saved) != set(generators):
-        raise KeyError(f"generators {sorted(generators)} do not match those saved, {sorted(saved)}")
-    for key, gen in generators.items():
-        if isinstance(gen, torch.Generator):
-            gen.set_state(saved[key])
-        else:
-            gen.bit_generator.state = saved[key]
-
-
-def _as_tuples(value: Any) -> Any:
-    """``random.setstate`` needs tuples; a checkpoint may hand back lists."""
-    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+def _set_aside_newer(run_dir: Path, step: int, suffix: str) -> None:
+    for newer in (p for p in checkpoint_paths(run_dir) if checkpoint_step(p) > step):
+        newer.rename(newer.with_name(newer.name + suffix))
+        warnings.warn(f"set aside {newer.name} as {newer.name + suffix}: the run continues from step {step}", stacklevel=3)

@@ -8,8 +8,11 @@ adapting ``agent`` for evaluation and round-trips its whole state through ``stat
 from __future__ import annotations
 
 import random
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
@@ -19,9 +22,11 @@ import torch
 
 from .agent import Agent
 from .config import RunConfig, register_agent_config
-from .evaluation import AdaptationResult, evaluate_adaptation, write_adaptation
+from .evaluation import AdaptationResult, SummaryWriterLike, evaluate_adaptation, write_adaptation
+from .lock import run_lock
 from .logger import Logger, Progress
-from .runs import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .rng import rng_state, set_rng_state
+from .runs import EVAL_DIR, load_checkpoint, save_checkpoint
 from .tasks import Task, stack_tasks
 from .vector import TaskVectorEnv, resolve_device
 
@@ -54,11 +59,14 @@ def register_agent(name: str, config_type: type, make_trainer: TrainerFactory) -
 
 
 def make_trainer(cfg: RunConfig, device: torch.device) -> Trainer:
-    """The trainer of ``cfg.agent`` (agents register when ``metarl.agents`` is imported)."""
+    """The trainer of ``cfg.agent`` (agents register when ``metarl.agents`` is imported), built
+    right after seeding the global generators with ``cfg.seed``, so its initial weights are the
+    seed's wherever it is built."""
     if cfg.agent not in _TRAINERS:
         import metarl.agents  # noqa: F401  (registers the built-in agents)
     if cfg.agent not in _TRAINERS:
         raise ValueError(f"agent {cfg.agent!r} is not registered; registered: {sorted(_TRAINERS)}")
+    seed_everything(cfg.seed)
     return _TRAINERS[cfg.agent](cfg, device)
 
 
@@ -104,39 +112,121 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def evaluate_run(cfg: RunConfig, trainer: Trainer, run_dir: Path, logger: Logger | None, **overrides: Any) -> AdaptationResult:
-    """The adaptation curve of ``trainer.agent`` on the held-out tasks, written into ``run_dir``."""
-    result = evaluate_adaptation(
-        trainer.agent,
-        cfg.env.id,
-        split=overrides.get("split", cfg.eval.split),
-        episodes=overrides.get("episodes", cfg.eval.episodes),
-        seed=cfg.seed,
-        device=str(resolve_device(cfg.device)),
-        env_kwargs=cfg.env.kwargs,
-    )
-    write_adaptation(result, run_dir, writer=logger.writer if logger else None, step=trainer.env_steps)
+def evaluate_run(
+    cfg: RunConfig,
+    trainer: Trainer,
+    run_dir: Path,
+    writer: SummaryWriterLike | None,
+    *,
+    folder: str = EVAL_DIR,
+    split: str | None = None,
+    episodes: int | None = None,
+) -> AdaptationResult:
+    """The adaptation curve of ``trainer.agent`` on held-out tasks (``split`` and ``episodes``
+    default to the config's ``eval`` section), written into ``run_dir / folder`` and, with a
+    ``writer``, to TensorBoard at ``trainer.env_steps``.
+
+    The global random generators are left as they were, so evaluating (or not, or more often)
+    never changes what training does next.
+    """
+    saved = rng_state()
+    try:
+        result = evaluate_adaptation(
+            trainer.agent,
+            cfg.env.id,
+            split=split or cfg.eval.split,
+            episodes=episodes or cfg.eval.episodes,
+            seed=cfg.seed,
+            device=str(resolve_device(cfg.device)),
+            env_kwargs=cfg.env.kwargs,
+        )
+    finally:
+        set_rng_state(saved)
+    write_adaptation(result, run_dir, writer=writer, step=trainer.env_steps, folder=folder)
     return result
 
 
-def train(cfg: RunConfig, run_dir: Path, resume: bool = False, checkpoint: dict[str, Any] | None = None) -> Trainer:
-    """Train ``cfg`` in ``run_dir`` (continuing from its last checkpoint when ``resume``).
+class Schedule:
+    """Fires at the first step at or past each multiple of ``every``, counted from step 0, so a run
+    resumed from any checkpoint fires at the same steps as one that was never interrupted."""
 
-    ``checkpoint``: that checkpoint when the caller has already read it (``resume_run``), so a
-    large one (replay data) is not read twice.
+    def __init__(self, every: int | None, step: int) -> None:
+        self.every = every
+        self.next = self._after(step)
+
+    def _after(self, step: int) -> float:
+        return float("inf") if self.every is None else (step // self.every + 1) * self.every
+
+    def due(self, step: int) -> bool:
+        """Whether it fires at ``step`` (and if so, move on to the next multiple)."""
+        if step < self.next:
+            return False
+        self.next = self._after(step)
+        return True
+
+
+@contextmanager
+def stop_on_interrupt() -> Iterator[threading.Event]:
+    """Turn the first Ctrl-C (SIGINT) into a request, set on the yielded event, to stop after the
+    current iteration with a checkpoint; a second Ctrl-C interrupts at once. Outside the main
+    thread (where signals cannot be caught) the event is never set."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def request_stop(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nstopping after this iteration with a checkpoint (Ctrl-C again to stop at once)", flush=True)
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def train(
+    cfg: RunConfig,
+    run_dir: Path,
+    resume: bool = False,
+    checkpoint: dict[str, Any] | None = None,
+    trainer: Trainer | None = None,
+) -> Trainer:
+    """Train ``cfg`` in ``run_dir`` (continuing from a checkpoint when ``resume``).
+
+    ``checkpoint``: the checkpoint to continue from when the caller has already read it
+    (``resume_run``), so a large one (replay data) is not read twice; with ``resume`` and none,
+    the run's newest intact checkpoint. ``trainer``: a fresh trainer for ``cfg`` built by the
+    caller (e.g. to find config errors before making the run directory).
+
+    Logging, periodic evaluation and checkpoints follow absolute schedules (multiples of their
+    period), and everything due at a step is done before that step's checkpoint, so a run resumed
+    from any checkpoint logs, evaluates and checkpoints exactly as an uninterrupted one. Each
+    session ends with an evaluation and a checkpoint: at ``train.total_steps``, when
+    ``train.max_minutes`` runs out, or, without the evaluation, on Ctrl-C. Resuming a finished
+    run does nothing.
     """
-    device = resolve_device(cfg.device)
-    seed_everything(cfg.seed)
-    trainer = make_trainer(cfg, device)
+    with run_lock(run_dir):
+        return _train(cfg, Path(run_dir), resume, checkpoint, trainer)
+
+
+def _train(cfg: RunConfig, run_dir: Path, resume: bool, checkpoint: dict[str, Any] | None, trainer: Trainer | None) -> Trainer:
+    trainer = trainer if trainer is not None else make_trainer(cfg, resolve_device(cfg.device))
     resume_step = None
     earlier_seconds: float | None = 0.0
-    if resume:
-        checkpoint = checkpoint if checkpoint is not None else load_checkpoint(run_dir, cfg)
+    if resume and checkpoint is None:
+        checkpoint = load_checkpoint(run_dir, cfg)
+    if checkpoint is not None:
         trainer.load_state_dict(checkpoint["state"]["trainer"])
         set_rng_state(checkpoint["state"]["rng"])
         resume_step = checkpoint["step"]
         # Checkpoints written before metarl counted training time lack it: the run's total stays unknown.
         earlier_seconds = checkpoint["state"].get("train_seconds")
+    if trainer.env_steps >= cfg.train.total_steps:
+        return trainer  # finished: its final evaluation and checkpoint are on disk
     start = time.perf_counter()
 
     def train_seconds() -> float | None:
@@ -144,44 +234,36 @@ def train(cfg: RunConfig, run_dir: Path, resume: bool = False, checkpoint: dict[
         a stop and ``--resume`` left out), or None when an earlier session did not count it."""
         return None if earlier_seconds is None else earlier_seconds + time.perf_counter() - start
 
-    def save(step: int) -> None:
-        state = {"trainer": trainer.state_dict(), "rng": rng_state(), "train_seconds": train_seconds()}
-        save_checkpoint(run_dir, state, step, cfg)
-
-    def log_train_seconds(logger: Logger, step: int) -> None:
-        if (seconds_so_far := train_seconds()) is not None:
-            logger.scalar("perf/train_seconds", seconds_so_far, step)
-
     seconds = 60 * cfg.train.max_minutes if cfg.train.max_minutes is not None else None
+    deadline = start + seconds if seconds is not None else float("inf")
     progress = Progress(cfg.train.total_steps, initial=trainer.env_steps, seconds=seconds)
-    with Logger(run_dir, resume_step=resume_step) as logger, progress:
-        next_log = trainer.env_steps + cfg.train.log_every
-        next_checkpoint = trainer.env_steps + cfg.train.checkpoint_every
-        every = cfg.eval.every_steps
-        next_eval = trainer.env_steps + every if every else None
-        start_steps, seen = trainer.env_steps, len(trainer.episode_returns)
-        deadline = start + seconds if seconds is not None else float("inf")
-        while trainer.env_steps < cfg.train.total_steps and time.perf_counter() < deadline:
+    start_steps, seen = trainer.env_steps, len(trainer.episode_returns)
+    log_due = Schedule(cfg.train.log_every, start_steps)
+    checkpoint_due = Schedule(cfg.train.checkpoint_every, start_steps)
+    eval_due = Schedule(cfg.eval.every_steps, start_steps)
+    with Logger(run_dir, resume_step=resume_step) as logger, progress, stop_on_interrupt() as stop:
+        while True:
             metrics = trainer.train_iteration()
             step = trainer.env_steps
             new_returns = trainer.episode_returns[seen:]
             seen = len(trainer.episode_returns)
-            if step >= next_log:
+            last = step >= cfg.train.total_steps or time.perf_counter() >= deadline
+            logged, evaluated = log_due.due(step), eval_due.due(step) or last
+            if logged:
                 logger.scalars(metrics, step)
                 if new_returns:
                     logger.scalar("charts/episodic_return", float(np.mean(new_returns)), step)
                 logger.scalar("perf/steps_per_second", (step - start_steps) / (time.perf_counter() - start), step)
-                log_train_seconds(logger, step)
-                next_log = step + cfg.train.log_every
+            if (logged or evaluated) and (seconds_so_far := train_seconds()) is not None:
+                logger.scalar("perf/train_seconds", seconds_so_far, step)
             progress.update(step, **({"ret": float(np.mean(new_returns))} if new_returns else {}))
-            if step >= next_checkpoint:
-                save(step)
-                next_checkpoint = step + cfg.train.checkpoint_every
-            if next_eval is not None and step >= next_eval:
-                log_train_seconds(logger, step)
-                evaluate_run(cfg, trainer, run_dir, logger)
-                next_eval = step + every
-        save(trainer.env_steps)
-        log_train_seconds(logger, trainer.env_steps)
-        evaluate_run(cfg, trainer, run_dir, logger)
+            if evaluated:
+                evaluate_run(cfg, trainer, run_dir, logger.writer)
+            if checkpoint_due.due(step) or last or stop.is_set():
+                # After this step's logs and evaluation (flushed), so resuming from it redoes none of them.
+                logger.flush()
+                state = {"trainer": trainer.state_dict(), "rng": rng_state(), "train_seconds": train_seconds()}
+                save_checkpoint(run_dir, state, step, cfg)
+            if last or stop.is_set():
+                break
     return trainer

@@ -84,10 +84,29 @@ def test_runs_started_in_the_same_second_get_distinct_dirs(tmp_path, cfg):
 def test_explicit_run_dir_refuses_to_clobber_a_non_empty_dir(tmp_path, cfg):
     run_dir = make_run_dir(cfg, tmp_path / "run")
     assert (run_dir / "config.yaml").is_file()
+    save_checkpoint(run_dir, {"w": torch.zeros(1)}, 10, cfg)
     with pytest.raises(FileExistsError, match=r"already exists and is not empty; continue it with --resume"):
         make_run_dir(cfg, tmp_path / "run")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("not a run")
+    with pytest.raises(FileExistsError, match=r"already exists and is not empty"):
+        make_run_dir(cfg, tmp_path / "other")
     (tmp_path / "empty").mkdir()
     assert make_run_dir(cfg, tmp_path / "empty") == tmp_path / "empty"
+
+
+def test_a_run_dir_that_never_checkpointed_restarts_in_place(tmp_path, cfg):
+    """A run that failed before its first checkpoint left only its config and some output: the
+    same command starts it again there, the stale output and temporary files removed."""
+    run_dir = make_run_dir(cfg, tmp_path / "run")
+    (run_dir / "events.out.tfevents.1.host").write_bytes(b"stale")
+    (run_dir / "eval").mkdir()
+    (run_dir / "eval" / "adaptation.json").write_text("{}")
+    (run_dir / "checkpoints").mkdir()
+    (run_dir / "checkpoints" / ".step_5.pt.abc.tmp").write_bytes(b"half")
+    with pytest.warns(UserWarning, match="never wrote a checkpoint: restarting it in place"):
+        assert make_run_dir(cfg, run_dir) == run_dir
+    assert sorted(p.name for p in run_dir.rglob("*") if p.is_file()) == ["config.yaml"]
 
 
 # --- checkpoints -------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def test_training_time_is_summed_over_sessions_without_the_pause_between(tmp_pat
     train(cfg, run)
     first = logged(run, "perf/train_seconds")
     saved = load_checkpoint(run, cfg)["state"]["train_seconds"]
-    assert min(first.values()) < saved <= max(first.values())  # the final checkpoint precedes the final log
+    assert max(first.values()) < saved  # the final checkpoint follows the final log and evaluation
 
     clock.now += 1e6  # a long pause before --resume
     longer = load_config(DEMO, TINY + periodic + ["train.total_steps=320"])
