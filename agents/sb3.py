@@ -14,9 +14,15 @@ evaluate`` and ``metarl plot`` treat it like any meta-RL agent:
   done flag across the episodes of an adaptation and resets them at ``begin_task``.
 
 Training calls ``model.learn`` in chunks (one chunk per ``train_iteration``). A checkpoint holds
-the SB3 model (``model.save``: parameters, optimizer states and counters), the sub-envs in the
-middle of their episodes, the replay buffer (SAC), the LSTM states (RecurrentPPO) and the
-running statistics of ``normalize``; resuming loses only the steps after the checkpoint.
+tensors and plain values only (``agents/sb3_state.py``), never pickles or SB3's ``model.save``
+archive, and resuming never unpickles: the trainer is rebuilt from the run's config and the state
+is written into it: the policy's parameters and optimizer states (SAC's entropy coefficient too),
+SB3's counters, last observations and episode-info buffers, the replay buffer (SAC), the LSTM
+states (RecurrentPPO), the running statistics of ``normalize``, and the sub-envs in the middle of
+their episodes (wrapper counters, task streams, RNGs, the task, and the simulation: an analytic
+env's state tensor, a MuJoCo env's integration state and derived quantities). Resuming loses only
+the steps after the checkpoint, bit for bit. A wrapper, env or buffer whose state metarl does not
+know is an error when the checkpoint is written.
 Hyperparameters are constants: SB3 measures a schedule's progress within one ``learn`` call, so
 chunked training has no schedules over the whole run (the zoo's ``lin_...`` are not supported).
 
@@ -28,26 +34,19 @@ batched torch observations to numpy for ``model.predict`` and its actions back t
 from __future__ import annotations
 
 import inspect
-import io
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import cloudpickle
 import gymnasium as gym
-import mujoco
 import numpy as np
 import torch
 import torch.nn as nn
 from gymnasium import spaces
-from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 from gymnasium.envs.registration import load_env_creator
 from sb3_contrib import RecurrentPPO
-from sb3_contrib.common.recurrent.type_aliases import RNNStates
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.monitor import Monitor
@@ -62,6 +61,11 @@ from metarl.onpolicy import trial_input
 from metarl.tasks import TaskBatch
 from metarl.wrappers import MultiTaskWrapper, TaskObservationWrapper, TrialWrapper, meta_env, task_features
 
+from .sb3_env_state import env_state, load_env_state
+from .sb3_state import algorithm_state, load_algorithm_state, load_normalizer_state, normalizer_state
+from .sb3_state import check as check_value
+from .sb3_state import keys as check_keys
+
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "recurrent_ppo": RecurrentPPO}
 POLICIES: dict[str, str] = {"ppo": "MlpPolicy", "sac": "MlpPolicy", "recurrent_ppo": "MlpLstmPolicy"}
 #: Constructor arguments the trainer sets itself; a config cannot override them.
@@ -72,8 +76,6 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }  # fmt: skip
 #: SB3's ``train/*`` scalars that are settings or counters, logged as ``charts/*`` (the rest are ``losses/*``).
 _CHART_KEYS = {"learning_rate", "n_updates", "clip_range", "clip_range_vf", "std", "ent_coef"}
-#: Replay buffer arrays carried by a checkpoint (``next_observations`` is None with optimize_memory_usage).
-_REPLAY_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
 
 
 @dataclass
@@ -153,32 +155,6 @@ def make_training_env(env_id: str, env_kwargs: dict[str, Any], sb: SB3Config) ->
     if sb.task_info:
         env = TaskObservationWrapper(env)
     return Monitor(env)
-
-
-def _rebuild_mujoco_env(cls: type, ezpickle_state: dict[str, Any], data: mujoco.MjData, np_random: Any) -> MujocoEnv:
-    env = cls.__new__(cls)
-    env.__setstate__(ezpickle_state)
-    mujoco.mj_copyData(env.data, env.model, data)
-    env._np_random = np_random
-    return env
-
-
-class _EnvStatePickler(cloudpickle.Pickler):
-    """Pickles envs in the middle of an episode. gymnasium's MuJoCo envs pickle as their
-    constructor arguments (``EzPickle``), which loses the simulation; here they also carry their
-    ``MjData`` (every field, derived ones included, so the next step is bit-identical) and RNG."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        if isinstance(obj, MujocoEnv):
-            return _rebuild_mujoco_env, (type(obj), obj.__getstate__(), obj.data, obj._np_random)
-        return super().reducer_override(obj)
-
-
-def pickle_envs(envs: list[gym.Env]) -> bytes:
-    """``envs`` with their episodes in progress, as bytes (``pickle.loads`` restores them)."""
-    out = io.BytesIO()
-    _EnvStatePickler(out).dump(envs)
-    return out.getvalue()
 
 
 # ----- the adapter ---------------------------------------------------------------------------------
@@ -341,7 +317,7 @@ class SB3Trainer:
         self._adopt_model(self.model)
 
     def _adopt_model(self, model: BaseAlgorithm) -> None:
-        """Use ``model`` (new or loaded): a silent logger whose values ``train_iteration`` reports."""
+        """Use ``model``: a silent logger whose values ``train_iteration`` reports."""
         self.model = model
         model.set_logger(Logger(folder=None, output_formats=[]))
         agent_type = SB3OracleAgent if self.sb.task_info else SB3Agent
@@ -371,75 +347,41 @@ class SB3Trainer:
         return metrics
 
     def state_dict(self) -> dict[str, Any]:
-        """The model (``model.save``), the sub-envs mid-episode, the replay buffer, LSTM and normalizer states."""
-        saved = io.BytesIO()
-        self.model.save(saved)
+        """The model, the sub-envs mid-episode and the normalizer, as tensors and plain values
+        (``agents/sb3_state.py``); ``TypeError`` naming anything whose state metarl does not know."""
         state: dict[str, Any] = {
-            "model": saved.getvalue(),
-            "envs": pickle_envs(self.venv.envs),
+            "algorithm": algorithm_state(self.model),
+            "envs": [env_state(env) for env in self.venv.envs],
+            "env_seeds": [None if seed is None else int(seed) for seed in self.venv._seeds],  # reset seeds not yet used
             "env_steps": self.env_steps,
             "episode_returns": torch.tensor(self.episode_returns, dtype=torch.float64),
-            # model.load reseeds the action space (SAC's warm-up actions) from the run seed; carry its stream.
-            "action_space_rng": self.model.action_space.np_random.bit_generator.state,
         }
-        if isinstance(getattr(self.model, "replay_buffer", None), ReplayBuffer):
-            state["replay"] = _replay_state(self.model.replay_buffer)
-        if isinstance(self.model, RecurrentPPO):
-            states = self.model._last_lstm_states  # excluded from model.save by sb3-contrib
-            state["lstm"] = {"pi": tuple(t.cpu().clone() for t in states.pi), "vf": tuple(t.cpu().clone() for t in states.vf)}
         if self.normalizer is not None:
-            state["normalizer"] = _normalizer_state(self.normalizer)
+            state["normalizer"] = normalizer_state(self.normalizer)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore ``state_dict`` output into this trainer (its envs, model and buffers)."""
-        self.venv.envs = pickle.loads(state["envs"])
+        """Write ``state_dict`` output into this trainer, built from the same config. Nothing is
+        unpickled; values are checked before they are written (a bad checkpoint raises and leaves
+        the trainer partly restored: build a new one)."""
+        expected = {"algorithm", "envs", "env_seeds", "env_steps", "episode_returns"}
+        check_keys(state, expected | ({"normalizer"} if self.normalizer is not None else set()), "sb3 trainer state")
+        if type(state["envs"]) is not list or len(state["envs"]) != len(self.venv.envs):
+            raise ValueError(f"the checkpoint must hold {len(self.venv.envs)} sub-envs, as sb3.n_envs")
+        for env, saved in zip(self.venv.envs, state["envs"]):
+            load_env_state(env, saved)
+        seeds = check_value(state["env_seeds"], [(int, None)], "env_seeds")
+        if len(seeds) != self.venv.num_envs:
+            raise ValueError(f"env_seeds must list {self.venv.num_envs} seeds")
+        self.venv._seeds = seeds
         if self.normalizer is not None:
-            _load_normalizer_state(self.normalizer, state["normalizer"])
-        algorithm = ALGORITHMS[self.sb.algo]
-        model = algorithm.load(io.BytesIO(state["model"]), env=self.normalizer or self.venv, device=self.device, force_reset=False)
-        model.action_space.np_random.bit_generator.state = state["action_space_rng"]
-        if "replay" in state:
-            _load_replay_state(model.replay_buffer, state["replay"])
-        if "lstm" in state:
-            to = lambda pair: tuple(t.to(model.device) for t in pair)  # noqa: E731
-            model._last_lstm_states = RNNStates(to(state["lstm"]["pi"]), to(state["lstm"]["vf"]))
-        self._adopt_model(model)
-        self.env_steps = int(state["env_steps"])
-        self.episode_returns[:] = state["episode_returns"].tolist()
-
-
-def _replay_state(buffer: ReplayBuffer) -> dict[str, Any]:
-    """The filled part of an SB3 replay buffer as tensors, with its write position."""
-    size = buffer.buffer_size if buffer.full else buffer.pos
-    arrays = {name: getattr(buffer, name) for name in _REPLAY_ARRAYS if getattr(buffer, name, None) is not None}
-    return {"pos": int(buffer.pos), "full": bool(buffer.full), **{k: torch.from_numpy(a[:size].copy()) for k, a in arrays.items()}}
-
-
-def _load_replay_state(buffer: ReplayBuffer, state: dict[str, Any]) -> None:
-    for name in _REPLAY_ARRAYS:
-        if name in state:
-            values = state[name].numpy()
-            getattr(buffer, name)[: len(values)] = values
-    buffer.pos, buffer.full = state["pos"], state["full"]
-
-
-def _normalizer_state(normalizer: VecNormalize) -> dict[str, Tensor]:
-    """VecNormalize's running statistics and its running discounted returns (for reward scaling)."""
-    state = {"returns": torch.from_numpy(normalizer.returns.copy())}
-    for name in ("obs_rms", "ret_rms"):
-        rms = getattr(normalizer, name)
-        state |= {f"{name}.mean": torch.as_tensor(rms.mean).clone(), f"{name}.var": torch.as_tensor(rms.var).clone(),
-                  f"{name}.count": torch.tensor(float(rms.count), dtype=torch.float64)}  # fmt: skip
-    return state
-
-
-def _load_normalizer_state(normalizer: VecNormalize, state: dict[str, Tensor]) -> None:
-    normalizer.returns = state["returns"].numpy().copy()
-    for name in ("obs_rms", "ret_rms"):
-        rms = getattr(normalizer, name)
-        rms.mean, rms.var = state[f"{name}.mean"].numpy().copy(), state[f"{name}.var"].numpy().copy()
-        rms.count = float(state[f"{name}.count"])
+            load_normalizer_state(self.normalizer, state["normalizer"])
+        load_algorithm_state(self.model, state["algorithm"])
+        self.env_steps = check_value(state["env_steps"], int, "env_steps")
+        returns = state["episode_returns"]
+        if not isinstance(returns, Tensor) or returns.dtype != torch.float64 or returns.ndim != 1:
+            raise TypeError("episode_returns must be a 1-d float64 tensor")
+        self.episode_returns[:] = returns.tolist()
 
 
 def make_sb3_trainer(cfg: RunConfig, device: torch.device) -> SB3Trainer:

@@ -11,7 +11,7 @@ import torch
 from gymnasium import spaces
 
 from metarl.analytic import AnalyticDynamics, AnalyticEnv, StepResult
-from metarl.tasks import Task, TaskBatch
+from metarl.tasks import Task, TaskBatch, param_error
 
 # Action index -> (dx, dy): stay, up, right, down, left (VariBAD's order).
 MOVES = ((0, 0), (0, 1), (1, 0), (0, -1), (-1, 0))
@@ -47,7 +47,8 @@ class GridNavigationEnv(AnalyticEnv):
     nor one of its 3 neighbours, and is not observed (the observation is the agent's cell).
     Actions: stay, up, right, down, left (moves off the grid leave the agent in place). Reward
     1 on the goal cell and -0.1 elsewhere; the agent may stay on the goal; horizon 15; VariBAD's
-    trial (BAMDP) is 4 episodes. train = test = all 21 goals.
+    trial (BAMDP) is 4 episodes. train = test = all 21 goals. A task with the goal on the start
+    cell or one of its neighbours ((0, 0), (0, 1), (1, 0), (1, 1)) is rejected (``ValueError``).
     """
 
     trial_episodes = 4
@@ -68,6 +69,17 @@ class GridNavigationEnv(AnalyticEnv):
 
     def enumerate_tasks(self) -> list[Task]:
         return [{"goal": g.copy()} for g in self._goals]
+
+    def _check_task_batch(self, batch: dict[str, np.ndarray]) -> None:
+        goal = batch["goal"]
+        # VariBAD excludes the start and its neighbours: the goal must not be found by chance at once.
+        bad = goal.max(axis=1) <= 1
+        if bad.any():
+            raise param_error(
+                "goal", goal, int(np.argmax(bad)),
+                "is the start cell (0, 0) or one of its neighbours (0, 1), (1, 0), (1, 1); allowed: a cell of "
+                f"{{0..{self.size - 1}}}^2 with at least one coordinate >= 2",
+            )  # fmt: skip
 
     def _sample_task_batch(self, rng: np.random.Generator, n: int, distribution: str) -> dict[str, np.ndarray]:
         return {"goal": self._goals[rng.integers(0, len(self._goals), n)]}

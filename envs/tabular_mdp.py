@@ -10,7 +10,7 @@ import torch
 from gymnasium import spaces
 
 from metarl.analytic import AnalyticDynamics, AnalyticEnv, StepResult, rand_like
-from metarl.tasks import Task, TaskBatch
+from metarl.tasks import TaskBatch
 
 SIMPLEX_TOLERANCE = 1e-4
 
@@ -69,12 +69,14 @@ class TabularMDPEnv(AnalyticEnv):
             }
         )
 
-    def _check_task(self, task: Task) -> None:
-        sums = task["transitions"].sum(axis=-1)
-        worst = np.abs(sums - 1.0).max()
-        if worst > SIMPLEX_TOLERANCE:
+    def _check_task_batch(self, batch: dict[str, np.ndarray]) -> None:
+        sums = batch["transitions"].sum(axis=-1, dtype=np.float64)  # (n, s, a), one pass over the batch
+        bad = np.abs(sums - 1.0) > SIMPLEX_TOLERANCE
+        if bad.any():
+            i, state, action = np.unravel_index(int(np.argmax(bad)), bad.shape)
+            where = f" of task {i} of the batch" if len(sums) > 1 else ""
             raise ValueError(
-                f"task parameter 'transitions' has rows summing to {sums.min():.4g}..{sums.max():.4g}; "
+                f"task parameter 'transitions'{where} has row [{state}, {action}] summing to {sums[i, state, action]:.6g}; "
                 f"each transitions[s, a] must be a probability vector summing to 1 (tolerance {SIMPLEX_TOLERANCE})"
             )
 

@@ -329,13 +329,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``metarl`` console script."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    # Warnings (a corrupt checkpoint skipped, a run restarted in place) read as messages, not code locations.
-    warnings.formatwarning = lambda message, category, *_: f"metarl {args.command}: warning: {message}\n"
     # key=value overrides may come after options too (`train CONFIG --run-dir R seed=1`).
     if args.command == "train" and all("=" in e and not e.startswith("-") for e in extra):
         args.overrides = [*args.overrides, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    # Warnings (a corrupt checkpoint skipped, a run restarted in place) read as messages, not code locations.
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = lambda message, category, *_: f"metarl {args.command}: warning: {message}\n"
     try:
         if args.imports and "" not in sys.path and os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())  # as `python -m` does, so a user's module in cwd imports
@@ -348,6 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"metarl {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = formatwarning
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 A task is a dict of named parameters. For a single env its values are numpy arrays
 (``{"velocity": array(1.7)}``); a batch of ``n`` tasks is a dict of arrays or tensors with a
 leading dimension ``n``. Every family declares its task space as a ``gymnasium.spaces.Dict``
-whose entries are ``Box``, ``Discrete`` or ``MultiDiscrete`` spaces; ``validate_task`` is the one
-place that checks a task against it.
+whose entries are ``Box``, ``Discrete`` or ``MultiDiscrete`` spaces; ``validate_task`` (one task)
+and ``validate_task_batch`` (a batch, one vectorised check per parameter) check tasks against it,
+through the same per-parameter checks.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from gymnasium import spaces
 Task = dict[str, np.ndarray]
 TaskBatch = dict[str, torch.Tensor]
 TaskCheck = Callable[[Task], None]
+#: A family's vectorised constraint check of a validated batch (dict of arrays, leading task dim).
+TaskBatchCheck = Callable[[dict[str, np.ndarray]], None]
 
 TASK_SPLITS = ("train", "test", "ood")
 
@@ -61,7 +64,7 @@ def check_task_space(task_space: Any, owner: str) -> spaces.Dict:
 
 
 def validate_task(task: Mapping[str, Any], task_space: spaces.Dict, extra_check: TaskCheck | None = None) -> Task:
-    """Check ``task`` against ``task_space`` and return it as a dict of numpy arrays.
+    """Check ``task`` against ``task_space`` and return it as a dict of numpy arrays (fresh copies).
 
     Raises ``ValueError`` naming the parameter, the value given and the allowed range when a
     parameter is missing, unknown, of the wrong shape, not finite or outside its space.
@@ -69,49 +72,153 @@ def validate_task(task: Mapping[str, Any], task_space: spaces.Dict, extra_check:
     """
     if not isinstance(task, Mapping):
         raise ValueError(f"a task must be a mapping of parameter names to values, got {type(task).__name__}")
-    allowed = list(task_space.spaces)
-    unknown = sorted(set(task) - set(allowed))
-    missing = [k for k in allowed if k not in task]
-    if unknown or missing:
-        raise ValueError(
-            f"task parameters {sorted(task)} do not match the task space: unknown {unknown}, missing {missing}; "
-            f"allowed: {allowed}"
-        )
+    _check_names(task, task_space)
+    # One task is checked as a batch of one: a single implementation of every check.
     out: Task = {}
     for name, space in task_space.spaces.items():
-        out[name] = _validate_param(name, task[name], space)
+        value = _as_array(task[name])
+        if value.shape != space.shape:
+            raise param_error(name, value[None], 0, f"has shape {value.shape}; expected shape {space.shape} in {describe_space(space)}")
+        out[name] = _check_values(name, value[None], space)[0]
     if extra_check is not None:
         extra_check(out)
     return out
 
 
-def _validate_param(name: str, value: Any, space: spaces.Space) -> np.ndarray:
+def validate_task_batch(
+    batch: Mapping[str, Any], task_space: spaces.Dict, extra_check: TaskBatchCheck | None = None
+) -> dict[str, np.ndarray]:
+    """Check a batch of tasks (a dict of arrays or tensors with a leading dim ``n``) against
+    ``task_space`` with one vectorised numpy check per parameter; return it as fresh numpy arrays
+    (floats in the space's dtype, integers as int64).
+
+    Raises ``ValueError`` as ``validate_task`` does, also naming the offending task's index in the
+    batch. ``extra_check`` takes the validated batch (family constraints, vectorised).
+    """
+    if not isinstance(batch, Mapping):
+        raise ValueError(f"a task batch must be a mapping of parameter names to arrays, got {type(batch).__name__}")
+    _check_names(batch, task_space)
+    arrays = {name: _as_array(batch[name]) for name in task_space.spaces}
+    scalar = [k for k, a in arrays.items() if a.ndim == 0]
+    if scalar:
+        raise ValueError(f"task batch parameter {scalar[0]!r} is a scalar; a batch needs a leading task dimension")
+    sizes = {k: a.shape[0] for k, a in arrays.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"task batch parameters have different leading sizes (numbers of tasks): {sizes}")
+    n = next(iter(sizes.values()))
+    out: dict[str, np.ndarray] = {}
+    for name, space in task_space.spaces.items():
+        arr = arrays[name]
+        if arr.shape[1:] != space.shape:
+            raise ValueError(
+                f"task batch parameter {name!r} has shape {arr.shape}; expected {(n, *space.shape)} "
+                f"({n} tasks of shape {space.shape} in {describe_space(space)})"
+            )
+        out[name] = _check_values(name, arr, space)
+    if extra_check is not None and n > 0:
+        extra_check(out)
+    return out
+
+
+def stack_task_list(tasks: Sequence[Mapping[str, Any]], task_space: spaces.Dict) -> dict[str, np.ndarray]:
+    """A list of tasks as one unvalidated batch (a dict of arrays), ready for ``validate_task_batch``.
+
+    Names and shapes are checked task by task (a Python loop: a list is already one object per
+    task); a task that does not fit is named by its index with ``validate_task``'s message.
+    """
+    if len(tasks) == 0:
+        raise ValueError("cannot stack an empty list of tasks")
+    for i, task in enumerate(tasks):
+        if not isinstance(task, Mapping):
+            raise ValueError(f"task {i} of the list is a {type(task).__name__}; a task is a mapping of parameters")
+    try:
+        return {k: np.stack([_as_array(t[k]) for t in tasks]) for k in task_space.spaces}
+    except (KeyError, ValueError):
+        for i, task in enumerate(tasks):  # find the task that does not fit, for its message
+            try:
+                validate_task(task, task_space)
+            except ValueError as err:
+                raise ValueError(f"task {i} of the list: {err}") from None
+        raise
+
+
+def _check_names(task: Mapping[str, Any], task_space: spaces.Dict) -> None:
+    allowed = list(task_space.spaces)
+    unknown = sorted(map(str, set(task) - set(allowed)))
+    missing = [k for k in allowed if k not in task]
+    if unknown or missing:
+        raise ValueError(
+            f"task parameters {sorted(map(str, task))} do not match the task space: unknown {unknown}, "
+            f"missing {missing}; allowed: {allowed}"
+        )
+
+
+def _as_array(value: Any) -> np.ndarray:
     if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    arr = np.asarray(value)
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
 
-    def invalid(problem: str) -> ValueError:
-        # the message is built only on failure: formatting arrays dominates validation time otherwise
-        shown = np.array2string(arr, precision=4, threshold=8) if arr.ndim else f"{arr.item()!r}"
-        return ValueError(f"task parameter {name!r} = {shown} {problem}")
 
-    if arr.shape != space.shape:
-        raise invalid(f"has shape {arr.shape}; expected shape {space.shape} in {describe_space(space)}")
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise invalid(f"is not numeric; allowed: {describe_space(space)}")
+def param_error(name: str, values: np.ndarray, index: int, problem: str) -> ValueError:
+    """The ``ValueError`` of families' batched checks and of this module: for task parameter ``name`` of the task ``index`` of ``values`` (leading
+    task dim); the index is named when the batch holds more than one task. Built only on failure:
+    formatting arrays would dominate validation time otherwise."""
+    value = values[index]
+    shown = np.array2string(value, precision=4, threshold=8) if value.ndim else f"{value.item()!r}"
+    where = f" (task {index} of the batch)" if len(values) > 1 else ""
+    return ValueError(f"task parameter {name!r} = {shown}{where} {problem}")
+
+
+def _first(bad: np.ndarray) -> int:
+    """Index of the first task with any bad entry (``bad`` has a leading task dim)."""
+    return int(np.argmax(bad.reshape(len(bad), -1).any(axis=1)))
+
+
+def _check_values(name: str, arr: np.ndarray, space: spaces.Space) -> np.ndarray:
+    """Numeric, finite, integer and range checks of a ``(n, *space.shape)`` array, vectorised;
+    returns a fresh array (the space's float dtype, or int64)."""
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise param_error(name, arr, 0, f"is not numeric (dtype {arr.dtype}); allowed: {describe_space(space)}")
     if isinstance(space, spaces.Box):
         arr = arr.astype(space.dtype)
-        if not np.all(np.isfinite(arr)):
-            raise invalid(f"is not finite; allowed: {describe_space(space)}")
-        if np.any(arr < space.low) or np.any(arr > space.high):
-            raise invalid(f"is outside the allowed range {describe_space(space)}")
+        if _within(arr, space.low, space.high):
+            return arr
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise param_error(name, arr, _first(bad), f"is not finite; allowed: {describe_space(space)}")
+        bad = (arr < space.low) | (arr > space.high)
+        if bad.any():
+            raise param_error(name, arr, _first(bad), f"is outside the allowed range {describe_space(space)}")
         return arr
-    if np.any(arr != np.round(arr)):
-        raise invalid(f"is not an integer; allowed: {describe_space(space)}")
+    if np.issubdtype(arr.dtype, np.floating):
+        bad = arr != np.round(arr)  # NaN and inf included
+        if bad.any():
+            raise param_error(name, arr, _first(bad), f"is not an integer; allowed: {describe_space(space)}")
     arr = arr.astype(np.int64)
-    if not space.contains(arr.astype(space.dtype) if arr.ndim else space.dtype.type(arr)):
-        raise invalid(f"is outside the allowed range {describe_space(space)}")
+    if isinstance(space, spaces.Discrete):
+        low, high = np.int64(space.start), np.int64(space.start + space.n - 1)
+    else:  # MultiDiscrete
+        low, high = space.start.astype(np.int64), (space.start + space.nvec - 1).astype(np.int64)
+    if not _within(arr, low, high):
+        bad = (arr < low) | (arr > high)
+        raise param_error(name, arr, _first(bad), f"is outside the allowed range {describe_space(space)}")
     return arr
+
+
+def _within(arr: np.ndarray, low: np.ndarray, high: np.ndarray) -> bool:
+    """Whether every entry of ``arr`` is finite and in ``[low, high]`` (bounds broadcast per task).
+
+    Fast path for the common uniform bounds: the batch's global min and max against them, two
+    reductions instead of elementwise masks over the whole batch (NaN propagates into min/max and
+    fails the comparison). ``False`` sends the caller to the elementwise checks for the message.
+    """
+    if arr.size == 0:
+        return True
+    lows, highs = np.unique(low), np.unique(high)
+    if lows.size == 1 and highs.size == 1:
+        lo, hi = arr.min(), arr.max()
+        return bool(np.isfinite(lo) and np.isfinite(hi) and lo >= lows[0] and hi <= highs[0])
+    return bool(np.all(np.isfinite(arr)) and np.all(arr >= low) and np.all(arr <= high))
 
 
 def stack_tasks(tasks: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -130,7 +237,7 @@ def unstack_tasks(batch: Mapping[str, np.ndarray | torch.Tensor]) -> list[Task]:
     if len(set(sizes.values())) != 1:
         raise ValueError(f"task batch parameters have different leading sizes: {sizes}")
     n = next(iter(sizes.values()))
-    return [{k: a[i].copy() for k, a in arrays.items()} for i in range(n)]
+    return [{k: np.array(a[i]) for k, a in arrays.items()} for i in range(n)]  # 0-d arrays, not scalars
 
 
 def tasks_to_tensors(

@@ -1,5 +1,6 @@
 """Stable-Baselines3 baselines (agents/sb3.py): configs, the adapter, checkpoints, RL^2 learning, the CLI."""
 
+import io
 import json
 import subprocess
 import sys
@@ -11,6 +12,8 @@ import pytest
 import torch
 
 from metarl.agent import RandomAgent, TaskAware, Transition
+from metarl.agents.sb3 import SB3Config, make_training_env
+from metarl.agents.sb3_env_state import env_state, load_env_state
 from metarl.cli import main
 from metarl.config import load_config
 from metarl.evaluation import evaluate_adaptation, load_adaptation
@@ -129,11 +132,42 @@ RESUME_CASES = {
 }  # fmt: skip
 
 
+#: Monitor's wall-clock times (per episode, and in SB3's episode-info buffer), which no resume repeats.
+WALL_CLOCK = {"episode_times", "t"}
+
+
+def assert_same_state(a, b, where="state"):
+    """Two trainer states are equal bit for bit (tensors, values and layout), wall-clock times aside."""
+    assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
+    if isinstance(a, torch.Tensor):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True, msg=f"{where} differs")
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a.keys() - WALL_CLOCK:
+            assert_same_state(a[key], b[key], f"{where}[{key!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def tensors_and_plain_values(value):
+    """Every leaf of a checkpoint state, for checking that none is bytes or an object."""
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in tensors_and_plain_values(v)]
+    if isinstance(value, (list, tuple)):
+        return [leaf for v in value for leaf in tensors_and_plain_values(v)]
+    return [value]
+
+
 @pytest.mark.parametrize("case", sorted(RESUME_CASES))
 def test_a_checkpoint_resumes_exactly_where_training_stopped(case, tmp_path):
     """Train, checkpoint (through the checkpoint file), go on; a fresh trainer loaded from the
     checkpoint goes on the same way: same parameters, optimizer, counters, episodes and envs
-    (MuJoCo mid-episode), replay buffer (SAC), LSTM state and normalizer statistics."""
+    (MuJoCo mid-episode), replay buffer (SAC), LSTM state and normalizer statistics: the whole
+    trainer state is equal bit for bit, and it holds tensors and plain values only (no bytes)."""
     path, overrides = RESUME_CASES[case]
     cfg = load_config(path, [*overrides, "device=cpu", "train.total_steps=100000"])
     seed_everything(cfg.seed)
@@ -162,6 +196,49 @@ def test_a_checkpoint_resumes_exactly_where_training_stopped(case, tmp_path):
     if case == "sac":
         assert first.model.replay_buffer.pos == second.model.replay_buffer.pos
         np.testing.assert_array_equal(first.model.replay_buffer.observations, second.model.replay_buffer.observations)
+    state = first.state_dict()
+    assert_same_state(state, second.state_dict())
+    leaves = tensors_and_plain_values(checkpoint["state"]["trainer"])
+    assert all(isinstance(x, torch.Tensor) or type(x) in (bool, int, float, str, type(None)) for x in leaves)
+    assert {"replay", "lstm"} & set(state["algorithm"]) == {"sac": {"replay"}, "recurrent_ppo-trial": {"lstm"}}.get(case, set())
+
+
+MUJOCO_FAMILIES = ["HalfCheetahVel", "HalfCheetahDir", "AntDir", "AntGoal", "HumanoidDir", "Walker2dRandParams",
+                   "HopperRandParams"]  # fmt: skip
+
+
+@pytest.mark.parametrize("family", MUJOCO_FAMILIES)
+def test_a_mujoco_training_env_restored_mid_episode_steps_bit_for_bit(family):
+    """A training env's state (through torch.save and a weights-only load) written into a fresh
+    env: the same actions give the same observations, rewards and flags, bit for bit, across a
+    TimeLimit reset. The quantities MuJoCo derived at the last step are part of it (Ant's and the
+    humanoid's rewards start from them)."""
+    sb = SB3Config(task_info=True)
+    first = make_training_env(f"metarl/{family}-v0", {}, sb)
+    first.reset(seed=3)
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-0.4, 0.4, (220, *first.action_space.shape))
+    for action in actions[:57]:
+        if any(first.step(action)[2:4]):  # the humanoid falls early
+            first.reset()
+    buffer = io.BytesIO()
+    torch.save(env_state(first), buffer)
+    buffer.seek(0)
+    second = make_training_env(f"metarl/{family}-v0", {}, sb)
+    load_env_state(second, torch.load(buffer, weights_only=True))
+    for i, action in enumerate(actions[57:]):
+        a, b = first.step(action), second.step(action)
+        np.testing.assert_array_equal(a[0], b[0], err_msg=f"step {i}")
+        assert a[1:4] == b[1:4], f"step {i}"
+        if a[2] or a[3]:
+            np.testing.assert_array_equal(first.reset()[0], second.reset()[0])
+
+
+def test_state_of_an_unknown_wrapper_is_an_error_when_saving():
+    """A wrapper whose state metarl does not know fails when the checkpoint is written, naming it."""
+    env = gym.wrappers.RecordEpisodeStatistics(make_training_env("metarl/PointRobot-v0", {}, SB3Config()))
+    with pytest.raises(TypeError, match="RecordEpisodeStatistics"):
+        env_state(env)
 
 
 # ----- learning: RL^2 through sb3-contrib ------------------------------------------------------------------

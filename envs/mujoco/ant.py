@@ -11,7 +11,7 @@ from gymnasium import spaces
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 
 from metarl.meta_env import Distribution
-from metarl.tasks import Task
+from metarl.tasks import Task, param_error
 
 from .base import MujocoMetaEnv
 from .definitions import TWO_PI, AntDirDefinition, AntGoalDefinition, QvelNoise
@@ -73,14 +73,18 @@ class AntDirEnv(MujocoMetaEnv, AntEnv):
             return None
         return [{"direction": np.array(a)} for a in self.FORWARD_BACKWARD]
 
-    def _check_task(self, task: Task) -> None:
-        angle = float(task["direction"])
-        if self.directions == "forward_backward" and not np.isclose(self.FORWARD_BACKWARD, angle, rtol=0, atol=1e-9).any():
-            raise ValueError(
-                f"task parameter 'direction' = {angle!r} is not allowed with directions='forward_backward'; "
-                f"allowed values: {list(self.FORWARD_BACKWARD)} (forward, backward), "
-                "or build the env with directions='continuous' for any angle in [0, 2pi]"
-            )
+    def _check_task_batch(self, batch: dict[str, np.ndarray]) -> None:
+        if self.directions != "forward_backward":
+            return
+        angle = batch["direction"]
+        allowed = np.array(self.FORWARD_BACKWARD)
+        bad = ~np.isclose(angle[:, None], allowed[None, :], rtol=0, atol=1e-9).any(axis=1)
+        if bad.any():
+            raise param_error(
+                "direction", angle, int(np.argmax(bad)),
+                f"is not allowed with directions='forward_backward'; allowed values: {list(self.FORWARD_BACKWARD)} "
+                "(forward, backward), or build the env with directions='continuous' for any angle in [0, 2pi]",
+            )  # fmt: skip
 
     def _sample_task_batch(self, rng: np.random.Generator, n: int, distribution: Distribution) -> dict[str, np.ndarray]:
         if self.directions == "forward_backward":

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from gymnasium import spaces, utils
 
+from metarl.analytic import action_tensor
 from metarl.meta_env import MetaEnv
 from metarl.tasks import Task, tasks_to_tensors
 
@@ -217,10 +218,14 @@ class MujocoMetaEnv(MetaEnv):
         return super().reset(seed=seed, options=options)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Advance ``frame_skip`` MuJoCo steps; reward terms of the definition are in ``info``."""
+        """Advance ``frame_skip`` MuJoCo steps; reward terms of the definition are in ``info``.
+
+        ``action`` must have the action space's shape and be finite (``ValueError`` otherwise);
+        values outside the control range are clipped by MuJoCo."""
+        # The checks of every face (shape, dtype, finite), before a NaN can reach the simulation.
+        act = action_tensor(action, self.action_space, None, dtype=torch.float64)
         before = SimState(**{name: view.clone() for name, view in self._before_sources.items()})
-        self.do_simulation(action, self.frame_skip)
-        act = torch.from_numpy(np.asarray(action, dtype=np.float64)).reshape(1, -1)
+        self.do_simulation(act[0].numpy(), self.frame_skip)
         terms = self.definition.reward_terms(before, self._state_views, act, self._task_tensors)
         reward = float(sum_terms(terms)[0])
         terminated = bool(self.definition.terminated(self._state_views, self._task_tensors)[0])

@@ -10,7 +10,7 @@ from gymnasium import spaces
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
 from metarl.meta_env import Distribution
-from metarl.tasks import Task
+from metarl.tasks import Task, param_error
 
 from .base import MujocoMetaEnv
 from .definitions import HalfCheetahDirDefinition, HalfCheetahVelDefinition, QvelNoise
@@ -96,12 +96,14 @@ class HalfCheetahDirEnv(MujocoMetaEnv, HalfCheetahEnv):
     def enumerate_tasks(self) -> list[Task]:
         return [{"direction": np.array(d)} for d in self.DIRECTIONS]
 
-    def _check_task(self, task: Task) -> None:
-        if float(task["direction"]) not in self.DIRECTIONS:
-            raise ValueError(
-                f"task parameter 'direction' = {float(task['direction'])!r} is not allowed; "
-                f"allowed values: {list(self.DIRECTIONS)} (forward, backward)"
-            )
+    def _check_task_batch(self, batch: dict[str, np.ndarray]) -> None:
+        direction = batch["direction"]
+        bad = ~np.isin(direction, self.DIRECTIONS)
+        if bad.any():
+            raise param_error(
+                "direction", direction, int(np.argmax(bad)),
+                f"is not allowed; allowed values: {list(self.DIRECTIONS)} (forward, backward)",
+            )  # fmt: skip
 
     def _sample_task_batch(self, rng: np.random.Generator, n: int, distribution: Distribution) -> dict[str, np.ndarray]:
         return {"direction": rng.choice(np.array(self.DIRECTIONS), size=n)}
