@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -145,7 +145,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         with run_lock(run_dir):
             cfg, checkpoint = resume_run(run_dir, overrides, args.checkpoint)
             print(f"run directory: {run_dir}" + (f" (from {Path(checkpoint['path']).name})" if checkpoint else ""))
-            trainer = train(cfg, run_dir, resume=checkpoint is not None, checkpoint=checkpoint)
+            trainer = _train_or_stop(train, run_dir, cfg, resume=checkpoint is not None, checkpoint=checkpoint)
+            if isinstance(trainer, int):
+                return trainer
         if checkpoint is not None and trainer.env_steps == checkpoint["step"] >= cfg.train.total_steps:
             print(f"the run had finished at {trainer.env_steps} env steps; raise train.total_steps to continue it")
     else:
@@ -165,19 +167,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
         with run_lock(run_dir):
             make_run_dir(cfg, run_dir)
             print(f"run directory: {run_dir}")
-            trainer = train(cfg, run_dir, trainer=trainer)
-    if _evaluated_step(run_dir) != trainer.env_steps:  # stopped by Ctrl-C: no final evaluation
-        print(f"stopped at {trainer.env_steps} env steps with a checkpoint; continue with: metarl train --resume {run_dir}")
-        return 0
+            trainer = _train_or_stop(train, run_dir, cfg, trainer=trainer)
+            if isinstance(trainer, int):
+                return trainer
     _print_summary(load_adaptation(run_dir), run_dir / "eval")
     print(f"trained {trainer.env_steps} env steps")
     return 0
 
 
-def _evaluated_step(run_dir: Path) -> int | None:
-    """The env steps of the run's latest training-time evaluation, if any."""
-    path = run_dir / "eval" / "adaptation.json"
-    return json.loads(path.read_text()).get("step") if path.is_file() else None
+def _train_or_stop(train: Callable, run_dir: Path, cfg: Any, **kwargs: Any) -> Any:
+    """``train(cfg, run_dir, **kwargs)``; on Ctrl-C or SIGTERM (it stopped with a checkpoint), the
+    exit status 128 + the signal's number after saying how to continue."""
+    from .train import TrainingStopped
+
+    try:
+        return train(cfg, run_dir, **kwargs)
+    except TrainingStopped as stopped:
+        print(f"{stopped}; continue with: metarl train --resume {run_dir}", file=sys.stderr)
+        return 128 + stopped.signum
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:

@@ -165,27 +165,37 @@ class Schedule:
         return True
 
 
+class TrainingStopped(KeyboardInterrupt):
+    """Training stopped on a signal (Ctrl-C's SIGINT, or SIGTERM) after writing a checkpoint at
+    ``step``: ``metarl train --resume`` continues it with nothing lost."""
+
+    def __init__(self, signum: int, step: int) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name} at {step} env steps with a checkpoint")
+        self.signum, self.step = signum, step
+
+
 @contextmanager
-def stop_on_interrupt() -> Iterator[threading.Event]:
-    """Turn the first Ctrl-C (SIGINT) into a request, set on the yielded event, to stop after the
-    current iteration with a checkpoint; a second Ctrl-C interrupts at once. Outside the main
-    thread (where signals cannot be caught) the event is never set."""
-    stop = threading.Event()
+def stop_on_signal() -> Iterator[list[int]]:
+    """Turn the first SIGINT (Ctrl-C) or SIGTERM into a request to stop after the current
+    iteration with a checkpoint: the yielded list then holds the signal's number. A second signal
+    interrupts at once. Outside the main thread (where signals cannot be caught) nothing changes."""
+    received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
-        yield stop
+        yield received
         return
 
     def request_stop(signum: int, frame: object) -> None:
-        if stop.is_set():
+        if received:
             raise KeyboardInterrupt
-        stop.set()
+        received.append(signum)
         print("\nstopping after this iteration with a checkpoint (Ctrl-C again to stop at once)", flush=True)
 
-    previous = signal.signal(signal.SIGINT, request_stop)
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield stop
+        yield received
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def train(
@@ -205,9 +215,9 @@ def train(
     Logging, periodic evaluation and checkpoints follow absolute schedules (multiples of their
     period), and everything due at a step is done before that step's checkpoint, so a run resumed
     from any checkpoint logs, evaluates and checkpoints exactly as an uninterrupted one. Each
-    session ends with an evaluation and a checkpoint: at ``train.total_steps``, when
-    ``train.max_minutes`` runs out, or, without the evaluation, on Ctrl-C. Resuming a finished
-    run does nothing.
+    session ends with an evaluation and a checkpoint: at ``train.total_steps`` or when
+    ``train.max_minutes`` runs out. On Ctrl-C or SIGTERM it ends after the current iteration with
+    a checkpoint and raises :class:`TrainingStopped`. Resuming a finished run does nothing.
     """
     with run_lock(run_dir):
         return _train(cfg, Path(run_dir), resume, checkpoint, trainer)
@@ -241,7 +251,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, checkpoint: dict[str, An
     log_due = Schedule(cfg.train.log_every, start_steps)
     checkpoint_due = Schedule(cfg.train.checkpoint_every, start_steps)
     eval_due = Schedule(cfg.eval.every_steps, start_steps)
-    with Logger(run_dir, resume_step=resume_step) as logger, progress, stop_on_interrupt() as stop:
+    with Logger(run_dir, resume_step=resume_step) as logger, progress, stop_on_signal() as stop:
         while True:
             metrics = trainer.train_iteration()
             step = trainer.env_steps
@@ -259,11 +269,13 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, checkpoint: dict[str, An
             progress.update(step, **({"ret": float(np.mean(new_returns))} if new_returns else {}))
             if evaluated:
                 evaluate_run(cfg, trainer, run_dir, logger.writer)
-            if checkpoint_due.due(step) or last or stop.is_set():
+            if checkpoint_due.due(step) or last or stop:
                 # After this step's logs and evaluation (flushed), so resuming from it redoes none of them.
                 logger.flush()
                 state = {"trainer": trainer.state_dict(), "rng": rng_state(), "train_seconds": train_seconds()}
                 save_checkpoint(run_dir, state, step, cfg)
-            if last or stop.is_set():
+            if last or stop:
                 break
+    if stop:
+        raise TrainingStopped(stop[0], trainer.env_steps)
     return trainer

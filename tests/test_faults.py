@@ -159,7 +159,7 @@ def test_a_resumed_run_records_exactly_what_an_uninterrupted_one_does(agent, kil
             code = None
     if kill is interrupt_with_ctrl_c:
         total = load_config(run / "config.yaml").train.total_steps
-        assert code == 0 and checkpoint_step(checkpoint_paths(run)[-1]) < total, "Ctrl-C must stop with a checkpoint"
+        assert code == 130 and checkpoint_step(checkpoint_paths(run)[-1]) < total, "Ctrl-C must stop with a checkpoint"
     # What a kill -9 in the middle of a write leaves behind: resuming deletes it.
     orphan = run / "checkpoints" / ".step_5000.pt.x1y2.tmp"
     orphan.parent.mkdir(exist_ok=True)

@@ -200,9 +200,11 @@ def test_train_cli_writes_a_run_that_evaluate_reloads(tmp_path, capsys):
     trained = load_adaptation(run)
     assert checkpoint_paths(run) and trained.agent == "oracle-hypernetwork"
     assert cli.main(["evaluate", str(run), "--episodes", "1"]) == 0
-    np.testing.assert_array_equal(load_adaptation(run).returns, trained.returns)
+    (again,) = (run / "eval").glob("test-1ep-step*")
+    np.testing.assert_array_equal(load_adaptation(again).returns, trained.returns)
     assert cli.main(["evaluate", str(run), "--tasks", "ood", "--episodes", "2"]) == 0
-    assert "(ood tasks)" in capsys.readouterr().out and load_adaptation(run).returns.shape == (30, 2)
+    (ood,) = (run / "eval").glob("ood-2ep-step*")
+    assert "(ood tasks)" in capsys.readouterr().out and load_adaptation(ood).returns.shape == (30, 2)
 
 
 # ----- the acceptance test -------------------------------------------------------------------------

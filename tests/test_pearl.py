@@ -111,7 +111,8 @@ def test_train_cli_writes_a_complete_run_directory(tmp_path):
         [sys.executable, "-m", "metarl.cli", "evaluate", str(run), "--tasks", "ood", "--episodes", "3"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    assert "(ood tasks)" in out and load_adaptation(run).returns.shape == (30, 3)
+    (ood,) = (run / "eval").glob("ood-3ep-step*")
+    assert "(ood tasks)" in out and load_adaptation(ood).returns.shape == (30, 3)
     subprocess.run(
         [sys.executable, "-m", "metarl.cli", "plot", str(run), str(run), "--out", str(tmp_path / "cmp.png")], check=True
     )
