@@ -145,7 +145,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         with run_lock(run_dir):
             cfg, checkpoint = resume_run(run_dir, overrides, args.checkpoint)
             print(f"run directory: {run_dir}" + (f" (from {Path(checkpoint['path']).name})" if checkpoint else ""))
-            trainer = _train_or_stop(train, run_dir, cfg, resume=checkpoint is not None, checkpoint=checkpoint)
+            trainer = _train_or_stop(
+                train, run_dir, cfg, resume=checkpoint is not None, checkpoint=checkpoint, quiet=args.quiet
+            )
             if isinstance(trainer, int):
                 return trainer
         if checkpoint is not None and trainer.env_steps == checkpoint["step"] >= cfg.train.total_steps:
@@ -155,7 +157,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise ValueError("--checkpoint goes with --resume RUN_DIR")
         if not args.config:
             raise ValueError("give a CONFIG file (e.g. configs/pearl/point_robot.yaml) or --resume RUN_DIR")
-        cfg = load_config(args.config, args.overrides)
+        cfg = _with_imports(load_config(args.config, args.overrides), args.imports)
         # Everything that can be refused is refused before the run directory exists.
         check_env_config(cfg.env)
         trainer = make_trainer(cfg, resolve_device(cfg.device))
@@ -167,12 +169,34 @@ def _cmd_train(args: argparse.Namespace) -> int:
         with run_lock(run_dir):
             make_run_dir(cfg, run_dir)
             print(f"run directory: {run_dir}")
-            trainer = _train_or_stop(train, run_dir, cfg, trainer=trainer)
+            trainer = _train_or_stop(train, run_dir, cfg, trainer=trainer, quiet=args.quiet)
             if isinstance(trainer, int):
                 return trainer
     _print_summary(load_adaptation(run_dir), run_dir / "eval")
     print(f"trained {trainer.env_steps} env steps")
     return 0
+
+
+def _with_imports(cfg: Any, modules: list[str]) -> Any:
+    """``cfg`` that also names the ``--import`` modules (and the directories they came from when
+    not installed), so the run's later commands import them again from any working directory."""
+    for name in modules:
+        if name not in cfg.imports:
+            cfg.imports.append(name)
+        origin = getattr(sys.modules[name], "__file__", None)
+        folder = _import_root(origin, name) if origin else None
+        if folder and "site-packages" not in folder and folder not in cfg.python_path:
+            cfg.python_path.append(folder)
+    return cfg
+
+
+def _import_root(module_file: str, name: str) -> str:
+    """The directory that makes ``name`` importable: the one above its top-level package."""
+    path = Path(module_file).resolve().parent
+    depth = name.count(".") + (Path(module_file).name == "__init__.py")
+    for _ in range(depth):
+        path = path.parent
+    return str(path)
 
 
 def _train_or_stop(train: Callable, run_dir: Path, cfg: Any, **kwargs: Any) -> Any:
@@ -305,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--checkpoint", default=None, metavar="step_N.pt", help="with --resume: continue from this checkpoint instead"
     )
+    p.add_argument("--quiet", action="store_true", help="no progress output (a bar on a terminal, else a line every 30 s)")
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("evaluate", parents=[plugins], help="adaptation curve of a trained run on held-out tasks")
     p.add_argument("run_dir", help="a run directory made by metarl train")

@@ -46,8 +46,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
 import os
 import re
+import sys
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -106,6 +108,7 @@ def check(condition: bool, key: str, value: Any, allowed: str) -> None:
 # --- the common part of every run -------------------------------------------------------------
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+_MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
 @dataclass
@@ -133,11 +136,14 @@ class TrainConfig:
     checkpoint_every: int = 50_000
     keep_checkpoints: int = 3
     max_minutes: float | None = None
+    #: torch's CPU threads: ``auto`` (see ``metarl.threads``) or a number.
+    threads: int | Literal["auto"] = "auto"
 
     def __post_init__(self):
         for name in ("total_steps", "log_every", "checkpoint_every", "keep_checkpoints"):
             check(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
         check(self.max_minutes is None or self.max_minutes > 0, "max_minutes", self.max_minutes, "null or a number > 0")
+        check(self.threads == "auto" or self.threads >= 1, "threads", self.threads, "'auto' or an integer >= 1")
 
 
 @dataclass
@@ -168,9 +174,17 @@ class RunConfig:
     device: str = "auto"
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    #: Modules that register the run's families or agents (``--import``), imported before the
+    #: config is read, and directories put on ``sys.path`` first so they import from anywhere.
+    imports: list[str] = field(default_factory=list)
+    python_path: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         check(self.seed >= 0, "seed", self.seed, "an integer >= 0")
+        for i, name in enumerate(self.imports):
+            check(bool(_MODULE_NAME.match(name)), f"imports[{i}]", name, "a module name such as my_envs or pkg.envs")
+        for i, folder in enumerate(self.python_path):
+            check(os.path.isabs(folder), f"python_path[{i}]", folder, "an absolute directory path")
         check(bool(_DEVICE_PATTERN.match(self.device)), "device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
         expected = agent_config_type(self.agent)
         if not isinstance(self.agent_config, expected):
@@ -360,6 +374,7 @@ def from_dict(data: Mapping[str, Any]) -> RunConfig:
     agent = data["agent"]
     if not isinstance(agent, str):
         raise _wrong_type("agent", agent, str)
+    import_modules(data.get("imports") or [], data.get("python_path") or [])
     agent_type = agent_config_type(agent)
     # The agent's section is named after the agent, so the allowed top-level keys depend on it.
     allowed = [f.name for f in dataclasses.fields(RunConfig) if f.name != "agent_config"] + [agent]
@@ -369,6 +384,25 @@ def from_dict(data: Mapping[str, Any]) -> RunConfig:
     common = {k: v for k, v in data.items() if k != agent}
     agent_config = _convert({} if data.get(agent) is None else data[agent], agent_type, agent)
     return _build(RunConfig, common, "", extra={"agent_config": agent_config})
+
+
+def import_modules(modules: Sequence[str], python_path: Sequence[str] = ()) -> None:
+    """Import the modules a run names (they register its families and agents), with the
+    ``python_path`` directories put on ``sys.path`` first; a :class:`ConfigError` names a module
+    that cannot be imported."""
+    if not isinstance(modules, (list, tuple)) or not isinstance(python_path, (list, tuple)):
+        raise ConfigError(f"imports and python_path must be lists, got {modules!r} and {python_path!r}")
+    for folder in python_path:
+        if isinstance(folder, str) and os.path.isabs(folder) and folder not in sys.path:
+            sys.path.insert(0, folder)
+    for name in modules:
+        if not isinstance(name, str) or not _MODULE_NAME.match(name):
+            raise ConfigError(f"imports: {name!r} is not a module name (e.g. my_envs or pkg.envs)")
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # any failure of the user's module is reported, not a traceback
+            where = f" (python_path: {', '.join(python_path)})" if python_path else ""
+            raise ConfigError(f"imports: module {name!r} cannot be imported{where}: {type(e).__name__}: {e}") from None
 
 
 # --- YAML in and out ---------------------------------------------------------------------------

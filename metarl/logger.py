@@ -67,10 +67,17 @@ class Logger:
         self.close()
 
 
+#: Seconds between the plain progress lines written where output is not a terminal.
+PLAIN_INTERVAL = 30.0
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def progress_enabled(stream: TextIO) -> bool:
-    """Whether to draw progress on ``stream``: a terminal, and not in CI (``CI`` unset or false)."""
-    in_ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-    return not in_ci and stream.isatty()
+    """Whether to redraw a progress bar on ``stream``: a terminal, and not in CI (``CI`` unset or false)."""
+    return not _in_ci() and stream.isatty()
 
 
 def _duration(seconds: float) -> str:
@@ -83,8 +90,10 @@ def _duration(seconds: float) -> str:
 class Progress:
     """One line of progress, redrawn in place: steps done/total, steps per second, time left.
 
-    It draws only on a terminal outside CI (see :func:`progress_enabled`), so logs stay clean;
-    ``rate`` is measured either way. The rate counts only this session's steps, so a resumed
+    On a terminal outside CI (see :func:`progress_enabled`) the line is redrawn in place; where
+    output goes to a file or a pipe (``nohup``, a batch job) it is written as a plain line every
+    ``plain_interval`` seconds; in CI or with ``quiet`` nothing is written. ``rate`` is measured
+    either way. The rate counts only this session's steps, so a resumed
     run does not report the checkpoint's steps as if done in no time. With a wall-clock budget
     of ``seconds``, the time left is whichever ends first, the steps or the budget.
     """
@@ -98,6 +107,8 @@ class Progress:
         enabled: bool | None = None,
         min_interval: float = 0.5,
         seconds: float | None = None,
+        quiet: bool = False,
+        plain_interval: float = PLAIN_INTERVAL,
     ):
         if total < 1:
             raise ValueError(f"total must be >= 1, got {total!r}")
@@ -106,7 +117,11 @@ class Progress:
         self.total, self.step = total, initial
         self.stream = sys.stdout if stream is None else stream
         self.enabled = progress_enabled(self.stream) if enabled is None else enabled
-        self.min_interval = min_interval
+        # Plain lines where the bar is not drawn: a file or a pipe, outside CI and unless quiet.
+        self.plain = not self.enabled and not quiet and not _in_ci() and enabled is None
+        if quiet:
+            self.enabled = False
+        self.min_interval = plain_interval if self.plain else min_interval
         self._start_step, self._start_time = initial, time.monotonic()
         self._deadline = self._start_time + seconds if seconds is not None else math.inf
         self._last_draw = -math.inf
@@ -123,10 +138,17 @@ class Progress:
         self.step = step
         self._info.update(info)
         now = time.monotonic()
-        if self.enabled and (now - self._last_draw >= self.min_interval or step >= self.total):
-            self._last_draw = now
+        if not (self.enabled or self.plain) or (now - self._last_draw < self.min_interval and step < self.total):
+            return
+        if self._last_draw == -math.inf and self.plain:
+            self._last_draw = now  # the first plain line after one interval, not at step one
+            return
+        self._last_draw = now
+        if self.plain:
+            self.stream.write(self.line() + "\n")
+        else:
             self.stream.write("\r" + self.line() + "\x1b[K")  # \x1b[K clears what a longer line left
-            self.stream.flush()
+        self.stream.flush()
 
     def line(self) -> str:
         """The progress line, e.g. ``1,000/10,000 steps (10%)  250 steps/s  ETA 0:00:36  ret 1.5``."""

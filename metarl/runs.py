@@ -70,9 +70,20 @@ _CHECKPOINT_NAME = re.compile(r"^step_(\d+)\.pt$")
 RESUMABLE_SECTION = "train"
 
 
+# Keys that say where the run's code comes from, not what its checkpoint holds.
+_CODE_KEYS = ("imports", "python_path")
+
+
 def _resumable(dotted_key: str) -> bool:
     """Whether a resumed run may change this config key (it lies in :data:`RESUMABLE_SECTION`)."""
     return dotted_key.startswith(RESUMABLE_SECTION + ".")
+
+
+def _may_differ(diff: str) -> bool:
+    """Whether a checkpoint may differ from the run's config in this ``config_diff`` line: the
+    resumable section, or where the run's code is imported from (checkpoints from before metarl
+    recorded it have no such keys)."""
+    return _resumable(diff) or diff.split(":", 1)[0] in _CODE_KEYS
 
 
 class CheckpointError(RuntimeError):
@@ -319,7 +330,7 @@ def _check_matches(ckpt: dict[str, Any], path: Path, cfg: RunConfig | None) -> d
         raise CheckpointError(
             f"checkpoint {str(path)!r} was written by agent {ckpt['agent']!r}, but the run's agent is {cfg.agent!r}"
         )
-    diffs = [diff for diff in config_diff(ckpt["config"], config_to_dict(cfg)) if not _resumable(diff)]
+    diffs = [diff for diff in config_diff(ckpt["config"], config_to_dict(cfg)) if not _may_differ(diff)]
     if diffs:
         raise CheckpointError(
             f"checkpoint {str(path)!r} was written under a different config (checkpoint -> run): " + "; ".join(diffs)

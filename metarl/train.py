@@ -28,6 +28,7 @@ from .logger import Logger, Progress
 from .rng import rng_state, set_rng_state
 from .runs import EVAL_DIR, load_checkpoint, save_checkpoint
 from .tasks import Task, stack_tasks
+from .threads import set_threads
 from .vector import TaskVectorEnv, resolve_device
 
 
@@ -204,13 +205,15 @@ def train(
     resume: bool = False,
     checkpoint: dict[str, Any] | None = None,
     trainer: Trainer | None = None,
+    quiet: bool = False,
 ) -> Trainer:
     """Train ``cfg`` in ``run_dir`` (continuing from a checkpoint when ``resume``).
 
     ``checkpoint``: the checkpoint to continue from when the caller has already read it
     (``resume_run``), so a large one (replay data) is not read twice; with ``resume`` and none,
     the run's newest intact checkpoint. ``trainer``: a fresh trainer for ``cfg`` built by the
-    caller (e.g. to find config errors before making the run directory).
+    caller (e.g. to find config errors before making the run directory). ``quiet``: no progress
+    output (see :class:`metarl.logger.Progress`).
 
     Logging, periodic evaluation and checkpoints follow absolute schedules (multiples of their
     period), and everything due at a step is done before that step's checkpoint, so a run resumed
@@ -220,11 +223,15 @@ def train(
     a checkpoint and raises :class:`TrainingStopped`. Resuming a finished run does nothing.
     """
     with run_lock(run_dir):
-        return _train(cfg, Path(run_dir), resume, checkpoint, trainer)
+        return _train(cfg, Path(run_dir), resume, checkpoint, trainer, quiet)
 
 
-def _train(cfg: RunConfig, run_dir: Path, resume: bool, checkpoint: dict[str, Any] | None, trainer: Trainer | None) -> Trainer:
-    trainer = trainer if trainer is not None else make_trainer(cfg, resolve_device(cfg.device))
+def _train(
+    cfg: RunConfig, run_dir: Path, resume: bool, checkpoint: dict[str, Any] | None, trainer: Trainer | None, quiet: bool
+) -> Trainer:
+    device = resolve_device(cfg.device)
+    trainer = trainer if trainer is not None else make_trainer(cfg, device)
+    set_threads(cfg.train.threads, trainer, device)
     resume_step = None
     earlier_seconds: float | None = 0.0
     if resume and checkpoint is None:
@@ -246,7 +253,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, checkpoint: dict[str, An
 
     seconds = 60 * cfg.train.max_minutes if cfg.train.max_minutes is not None else None
     deadline = start + seconds if seconds is not None else float("inf")
-    progress = Progress(cfg.train.total_steps, initial=trainer.env_steps, seconds=seconds)
+    progress = Progress(cfg.train.total_steps, initial=trainer.env_steps, seconds=seconds, quiet=quiet)
     start_steps, seen = trainer.env_steps, len(trainer.episode_returns)
     log_due = Schedule(cfg.train.log_every, start_steps)
     checkpoint_due = Schedule(cfg.train.checkpoint_every, start_steps)

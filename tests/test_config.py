@@ -144,7 +144,7 @@ def test_unknown_key_in_file_lists_allowed_keys(tmp_path):
     message = str(err.value)
     assert "unknown key 'pearl'" in message
     # The agent's section is allowed under the agent's name.
-    assert "allowed: agent, device, env, eval, seed, toy, train" in message
+    assert "allowed: agent, device, env, eval, imports, python_path, seed, toy, train" in message
 
 
 def test_a_whole_float_is_an_int_in_scientific_notation(tmp_path):

@@ -306,20 +306,38 @@ class FakeTerminal(io.StringIO):
         return True
 
 
-def test_progress_is_silent_when_not_a_terminal(monkeypatch):
+def test_progress_writes_a_plain_line_every_interval_to_a_file_or_pipe(monkeypatch):
+    """Under nohup or with output to a file there is no bar to redraw: a whole line every 30 s."""
     monkeypatch.delenv("CI", raising=False)
+    clock = [0.0]
+    monkeypatch.setattr("metarl.logger.time", SimpleNamespace(monotonic=lambda: clock[0]))
     out = io.StringIO()
-    with Progress(100, stream=out, min_interval=0) as progress:
-        progress.update(50, ret=1.0)
-    assert out.getvalue() == "" and not progress.enabled
+    with Progress(10_000, stream=out) as progress:
+        for step in range(100, 10_001, 100):
+            clock[0] = step / 100  # 100 steps/s, 100 s in all
+            progress.update(step, ret=-3.5)
+    lines = out.getvalue().splitlines()
+    assert not progress.enabled and "\r" not in out.getvalue()
+    assert [line.split("/")[0] for line in lines] == ["3,100", "6,100", "9,100", "10,000"]
+    assert lines[0] == "3,100/10,000 steps (31%)  100 steps/s  ETA 0:01:09  ret -3.5"
+
+
+def test_progress_is_silent_when_quiet(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    for out in (io.StringIO(), FakeTerminal()):
+        with Progress(100, stream=out, min_interval=0, plain_interval=0, quiet=True) as progress:
+            progress.update(50, ret=1.0)
+            progress.update(100, ret=1.0)
+        assert out.getvalue() == ""
 
 
 def test_progress_is_silent_in_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
-    out = FakeTerminal()
-    with Progress(100, stream=out, min_interval=0) as progress:
-        progress.update(50)
-    assert out.getvalue() == ""
+    for out in (io.StringIO(), FakeTerminal()):
+        with Progress(100, stream=out, min_interval=0, plain_interval=0) as progress:
+            progress.update(50)
+            progress.update(100)
+        assert out.getvalue() == ""
 
 
 def test_progress_redraws_one_line_on_a_terminal(monkeypatch):
