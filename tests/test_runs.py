@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import random
 import re
-from types import SimpleNamespace
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 
 import matplotlib
 
