@@ -33,6 +33,8 @@ class LearningCurve:
     episodes: list[int]
     returns: list[list[float]]
     seconds: list[float]
+    #: Half-widths of the 95% intervals over tasks, like ``returns`` (NaN where not logged).
+    ci95: list[list[float]] | None = None
 
     def adapted_returns(self) -> list[float]:
         """Per evaluation, the return of its last evaluated episode (the most adapted one)."""
@@ -60,8 +62,14 @@ def learning_curve(run_dir: str | os.PathLike) -> LearningCurve:
             wall[event.step] = max(wall.get(event.step, -math.inf), event.wall_time - start)
     steps = sorted(by_step)
     returns = [[by_step[s].get(k, float("nan")) for k in episodes] for s in steps]
+    half: dict[int, dict[int, float]] = {}
+    for k in episodes:
+        if f"eval/adaptation/ci95_ep{k}" in scalar_tags:
+            for event in events.Scalars(f"eval/adaptation/ci95_ep{k}"):
+                half.setdefault(event.step, {})[k] = event.value
+    ci95 = [[half.get(s, {}).get(k, math.nan) for k in episodes] for s in steps] if half else None
     if _TRAIN_SECONDS not in scalar_tags:
-        return LearningCurve(steps, episodes, returns, [wall[s] for s in steps])
+        return LearningCurve(steps, episodes, returns, [wall[s] for s in steps], ci95)
     trained = {e.step: e.value for e in events.Scalars(_TRAIN_SECONDS)}
-    # An evaluation made later by `metarl evaluate --checkpoint` has no training time at its step.
-    return LearningCurve(steps, episodes, returns, [trained.get(s, math.nan) for s in steps])
+    # Runs from before metarl counted training time lack it at some steps.
+    return LearningCurve(steps, episodes, returns, [trained.get(s, math.nan) for s in steps], ci95)

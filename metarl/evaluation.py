@@ -289,6 +289,8 @@ def write_adaptation(
     if writer is not None:
         for s in summary:
             writer.add_scalar(f"eval/adaptation/return_ep{s.episode}", s.mean, step)
+            if math.isfinite(s.ci_high):  # the 95% interval's half-width, for learning-curve bands
+                writer.add_scalar(f"eval/adaptation/ci95_ep{s.episode}", s.ci_high - s.mean, step)
         writer.add_figure("eval/adaptation", figure, step)
     return folder
 

@@ -115,23 +115,34 @@ def plot_adaptation_curves(runs: Sequence[str | os.PathLike], out: str | os.Path
     return atomic_write_bytes(out, figure_png(adaptation_figure(curves, title="Adaptation curves")))
 
 
-def learning_curve_figure(curves: Mapping[str, LearningCurve], target: float | None = None) -> Figure:
+def learning_curve_figure(
+    curves: Mapping[str, LearningCurve], target: float | None = None, title: str | None = None
+) -> Figure:
     """Meta-test return against env steps, one colour per labelled run: the first episode of
     experience (no adaptation yet) solid, the last evaluated one (the most adapted) dashed when
-    it differs; ``target`` (e.g. a paper's final return) as a horizontal line."""
+    it differs, each with its 95% band over tasks where the run logged it; ``target`` (e.g. a
+    paper's final return) as a horizontal line."""
     figure = Figure(figsize=(6.4, 4.2), layout="constrained")
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
     for label, curve in curves.items():
         returns = np.asarray(curve.returns, dtype=np.float64)
-        (line,) = ax.plot(curve.steps, returns[:, 0], marker=".", label=f"{label}, episode {curve.episodes[0]}")
-        if len(curve.episodes) > 1:
-            ax.plot(curve.steps, curve.adapted_returns(), linestyle="--", marker=".", color=line.get_color(),
-                    label=f"{label}, last episode evaluated")  # fmt: skip
+        half = np.asarray(curve.ci95, dtype=np.float64) if curve.ci95 is not None else None
+        shown = [0] if len(curve.episodes) == 1 else [0, len(curve.episodes) - 1]
+        color = None
+        for column, style in zip(shown, ("-", "--")):
+            # The last column may be NaN at evaluations with fewer episodes: draw what was evaluated.
+            y = returns[:, column] if column == 0 else np.asarray(curve.adapted_returns())
+            name = f"{label}, episode {curve.episodes[column]}" + (" (before adapting)" if column == 0 else "")
+            (line,) = ax.plot(curve.steps, y, linestyle=style, marker=".", color=color, label=name)
+            color = line.get_color()
+            if half is not None and np.isfinite(half[:, column]).any():
+                ax.fill_between(curve.steps, y - half[:, column], y + half[:, column], color=color, alpha=0.15, linewidth=0)
     if target is not None:
         ax.axhline(target, color="black", linewidth=1, linestyle=":", label=f"target {target:g}")
     ax.set_xlabel("env steps")
-    ax.set_ylabel("meta-test return (mean over tasks)")
+    ax.set_ylabel("meta-test return (mean over tasks, 95% CI)")
+    ax.set_title(title or "Meta-test return during training")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return figure

@@ -14,11 +14,13 @@ from metarl.plotting import learning_curve_figure
 EVALS = {1000: (-10.0, -8.0), 2000: (-7.0, -4.0), 3000: (-6.0, -3.5)}
 
 
-def write_run(run_dir):
+def write_run(run_dir, ci95=None):
     with SummaryWriter(str(run_dir)) as writer:
         for step, returns in EVALS.items():
             for k, value in enumerate(returns, start=1):
                 writer.add_scalar(f"eval/adaptation/return_ep{k}", value, step)
+                if ci95 is not None:
+                    writer.add_scalar(f"eval/adaptation/ci95_ep{k}", ci95, step)
             writer.add_scalar("charts/episodic_return", 0.0, step)  # other tags are ignored
     return run_dir
 
@@ -41,7 +43,19 @@ def test_figure_draws_first_and_last_episode_against_steps_and_the_target(tmp_pa
     np.testing.assert_array_equal(last.get_ydata(), [-8.0, -4.0, -3.5])
     assert first.get_color() == last.get_color() != first_b.get_color() == last_b.get_color()
     assert last.get_linestyle() == "--" and list(target.get_ydata()) == [-5.0, -5.0]
-    assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["a, episode 1", "a, last episode evaluated"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:2] == ["a, episode 1 (before adapting)", "a, episode 2"]
+    assert ax.get_title() == "Meta-test return during training" and not ax.collections  # no interval logged
+
+
+def test_figure_draws_95_percent_bands_where_the_run_logged_them(tmp_path):
+    curve = learning_curve(write_run(tmp_path / "run", ci95=0.5))
+    assert curve.ci95 == [[0.5, 0.5]] * 3
+    ax = learning_curve_figure({"a": curve}, title="PEARL on the point robot").axes[0]
+    first_band, last_band = ax.collections
+    lows = first_band.get_paths()[0].vertices[:, 1]
+    np.testing.assert_allclose(sorted(set(np.round(lows, 6)))[:1], [-10.5])
+    assert len(last_band.get_paths()) == 1 and ax.get_title() == "PEARL on the point robot"
 
 
 def test_curve_command_prints_the_table_and_writes_the_figure(tmp_path, capsys):

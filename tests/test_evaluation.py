@@ -311,7 +311,11 @@ def test_write_adaptation_files_and_tensorboard(tmp_path):
         assert entry == {"episode": s.episode, "mean": s.mean, "ci_low": s.ci_low, "ci_high": s.ci_high, "n": 30}
     assert (folder / "adaptation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    assert writer.scalars == {f"eval/adaptation/return_ep{s.episode}": (s.mean, 7) for s in result.summary()}
+    assert meta["step"] == 7
+    assert writer.scalars == {
+        **{f"eval/adaptation/return_ep{s.episode}": (s.mean, 7) for s in result.summary()},
+        **{f"eval/adaptation/ci95_ep{s.episode}": (s.ci_high - s.mean, 7) for s in result.summary()},
+    }
     [(tag, figure, step)] = writer.figures
     assert tag == "eval/adaptation" and isinstance(figure, Figure) and step == 7
 
@@ -334,7 +338,9 @@ def test_a_real_summary_writer_gets_the_scalars_and_the_figure(tmp_path):
     writer.close()
     events = EventAccumulator(str(tmp_path / "tb"))
     events.Reload()
-    assert events.Tags()["scalars"] == ["eval/adaptation/return_ep1", "eval/adaptation/return_ep2"]
+    assert sorted(events.Tags()["scalars"]) == [
+        "eval/adaptation/ci95_ep1", "eval/adaptation/ci95_ep2", "eval/adaptation/return_ep1", "eval/adaptation/return_ep2"
+    ]  # fmt: skip
     assert [(e.step, e.value) for e in events.Scalars("eval/adaptation/return_ep2")] == [(3, 3.5)]
     assert events.Tags()["images"] == ["eval/adaptation"]
 
