@@ -67,6 +67,11 @@ from .sb3_state import check as check_value
 from .sb3_state import keys as check_keys
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "recurrent_ppo": RecurrentPPO}
+# The action spaces each algorithm takes (SB3 asserts them only once the model is being built).
+_ON_POLICY_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+ACTION_SPACES: dict[str, tuple[type[spaces.Space], ...]] = {
+    "ppo": _ON_POLICY_SPACES, "sac": (spaces.Box,), "recurrent_ppo": _ON_POLICY_SPACES,
+}
 POLICIES: dict[str, str] = {"ppo": "MlpPolicy", "sac": "MlpPolicy", "recurrent_ppo": "MlpLstmPolicy"}
 #: Constructor arguments the trainer sets itself; a config cannot override them.
 MANAGED_ARGUMENTS = ("policy", "env", "seed", "device", "policy_kwargs", "verbose", "tensorboard_log", "_init_setup_model")
@@ -305,6 +310,12 @@ class SB3Trainer:
         self.family = meta_env(self.venv.envs[0])
         gamma = self.sb.hyperparameters.get("gamma", 0.99)
         self.normalizer = VecNormalize(self.venv, gamma=gamma) if self.sb.normalize else None
+        supported = ACTION_SPACES[self.sb.algo]
+        if not isinstance(self.venv.action_space, supported):
+            raise ValueError(
+                f"sb3.algo={self.sb.algo!r} cannot act in {cfg.env.id}'s action space {self.venv.action_space}; "
+                f"it supports {', '.join(s.__name__ for s in supported)}"
+            )
         policy_kwargs = dict(self.sb.policy_kwargs)
         if "activation_fn" in policy_kwargs:
             policy_kwargs["activation_fn"] = ACTIVATIONS[policy_kwargs["activation_fn"]]

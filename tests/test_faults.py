@@ -276,11 +276,15 @@ def test_a_run_that_failed_before_its_first_checkpoint_starts_again_in_place(tmp
                                      "did you mean 'num_arms'", "allowed: task, num_arms"]),
         ("env.kwargs={num_arms: -3}", ["env.kwargs={'num_arms': -3} are not accepted by metarl/BernoulliBandit-v0"]),
         ("env.id=metarl/BernoulliBandit-v0", ["PEARL needs a continuous (Box) action space"]),
+        ("sb3:env.id=metarl/BernoulliBandit-v0", ["sb3.algo='sac' cannot act in metarl/BernoulliBandit-v0's action "
+                                                  "space Discrete(5); it supports Box"]),
     ],
 )  # fmt: skip
 def test_mistakes_are_refused_before_the_run_directory_exists(override, fragments, tmp_path, capsys):
     run = tmp_path / "run"
     config = PEARL if override.startswith("env.id=metarl/Bern") else RL2
+    if override.startswith("sb3:"):
+        config, override = ROOT / "configs" / "sb3" / "point_robot_sac_multitask.yaml", override[4:]
     assert train_cli(str(config), override, "--run-dir", str(run)) == 2
     assert not run.exists()
     err = capsys.readouterr().err
