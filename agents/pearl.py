@@ -37,6 +37,7 @@ from torch import Tensor
 from metarl.agent import Transition
 from metarl.buffers import MultiTaskReplay
 from metarl.config import RunConfig, check
+from metarl.ensemble import EnsembleMLP
 from metarl.tasks import Task
 from metarl.train import make_training_env
 
@@ -173,7 +174,8 @@ class PEARLAgent(nn.Module):
         self.encoder = ContextEncoder(self.context_dim, cfg.encoder_hidden_size, cfg.latent_dim)
         self.policy = TanhGaussianPolicy(obs_dim, cfg.latent_dim, action_dim, cfg.hidden_size)
         q_in, v_in = obs_dim + action_dim + cfg.latent_dim, obs_dim + cfg.latent_dim
-        self.qf1, self.qf2 = mlp(q_in, cfg.hidden_size, 1), mlp(q_in, cfg.hidden_size, 1)
+        # The twin Q-functions as one batched ensemble, initialised as two separate MLPs would be.
+        self.qf = EnsembleMLP.from_mlps([mlp(q_in, cfg.hidden_size, 1), mlp(q_in, cfg.hidden_size, 1)])
         self.vf, self.target_vf = mlp(v_in, cfg.hidden_size, 1), mlp(v_in, cfg.hidden_size, 1)
         self.target_vf.load_state_dict(self.vf.state_dict())
         self.register_buffer("action_low", torch.as_tensor(action_space.low, dtype=torch.float32))
@@ -256,10 +258,10 @@ class PEARLLearner:
         self.generator = torch.Generator(device).manual_seed(seed + 1)
         a = self.agent
         self.optimizers = {
-            "policy": torch.optim.Adam(a.policy.parameters(), lr=cfg.policy_lr),
-            "qf": torch.optim.Adam([*a.qf1.parameters(), *a.qf2.parameters()], lr=cfg.qf_lr),
-            "vf": torch.optim.Adam(a.vf.parameters(), lr=cfg.vf_lr),
-            "context": torch.optim.Adam(a.encoder.parameters(), lr=cfg.context_lr),
+            "policy": torch.optim.Adam(a.policy.parameters(), lr=cfg.policy_lr, foreach=True),
+            "qf": torch.optim.Adam(a.qf.parameters(), lr=cfg.qf_lr, foreach=True),
+            "vf": torch.optim.Adam(a.vf.parameters(), lr=cfg.vf_lr, foreach=True),
+            "context": torch.optim.Adam(a.encoder.parameters(), lr=cfg.context_lr, foreach=True),
         }
         n = len(train_tasks)
         self.replay = MultiTaskReplay(n, cfg.replay_capacity, obs_dim, a.action_dim, device)
@@ -358,8 +360,7 @@ class PEARLLearner:
         z_detached = z.detach()
 
         kl_loss = cfg.kl_lambda * kl_to_prior(mu, var)
-        q1 = a.qf1(torch.cat([obs, action, z], -1)).squeeze(-1)
-        q2 = a.qf2(torch.cat([obs, action, z], -1)).squeeze(-1)
+        q1, q2 = a.qf(torch.cat([obs, action, z], -1)).squeeze(-1)
         with torch.no_grad():
             target_v = a.target_vf(torch.cat([next_obs, z], -1)).squeeze(-1)
             q_target = cfg.reward_scale * batch["reward"] + (1.0 - batch["terminated"]) * cfg.discount * target_v
@@ -371,13 +372,8 @@ class PEARLLearner:
         self.optimizers["context"].step()
 
         new_action, log_pi, mean, log_std = a.policy(obs, z_detached, False, self.generator)
-        sa = torch.cat([obs, new_action, z_detached], -1)
-        q_params = [*a.qf1.parameters(), *a.qf2.parameters()]
-        for p in q_params:  # the policy loss differentiates through Q's input only: skip Q's weight grads
-            p.requires_grad_(False)
-        min_q = torch.min(a.qf1(sa), a.qf2(sa)).squeeze(-1)
-        for p in q_params:
-            p.requires_grad_(True)
+        # The policy loss differentiates through Q's input only: Q's weights are frozen for it.
+        min_q = a.qf(torch.cat([obs, new_action, z_detached], -1), frozen=True).min(0).values.squeeze(-1)
         v_pred = a.vf(torch.cat([obs, z_detached], -1)).squeeze(-1)
         vf_loss = F.mse_loss(v_pred, (min_q - log_pi).detach())
         self.optimizers["vf"].zero_grad()
