@@ -76,7 +76,8 @@ class TabularMDPEnv(AnalyticEnv):
             i, state, action = np.unravel_index(int(np.argmax(bad)), bad.shape)
             where = f" of task {i} of the batch" if len(sums) > 1 else ""
             raise ValueError(
-                f"task parameter 'transitions'{where} has row [{state}, {action}] summing to {sums[i, state, action]:.6g}; "
+                f"task parameter 'transitions'{where} has row [{state}, {action}] "
+                f"summing to {sums[i, state, action]:.6g}; "
                 f"each transitions[s, a] must be a probability vector summing to 1 (tolerance {SIMPLEX_TOLERANCE})"
             )
 

@@ -121,11 +121,17 @@ def _show(t: torch.Tensor) -> str:
 
 def _check_discrete(t: torch.Tensor, space: spaces.Discrete, n: int | None) -> None:
     low, high = int(space.start), int(space.start + space.n)
-    bad = (t < low) | (t >= high)
     if t.is_floating_point():
-        bad |= t != t.round()  # NaN and inf included
-    if not bool(bad.any()):  # the only synchronisation of the check on CUDA
-        return
+        bad = (t < low) | (t >= high) | (t != t.round())  # NaN and inf included
+        if not bool(bad.any()):  # the only synchronisation of the check on CUDA
+            return
+    else:
+        # Integers: the batch's min and max (one fast reduction, read back together: the only
+        # synchronisation on CUDA); the elementwise mask only to name the offender.
+        lo, hi = torch.stack(torch.aminmax(t.reshape(-1))).tolist() if t.numel() else (low, low)
+        if lo >= low and hi < high:
+            return
+        bad = (t < low) | (t >= high)
     i = None if n is None else int(bad.nonzero()[0])
     value = (t if i is None else t[i]).item()
     fractional = isinstance(value, float) and not value.is_integer()
@@ -151,6 +157,8 @@ class AnalyticEnv(MetaEnv):
         self._task_tensors = tasks_to_tensors([task])
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        """Start an episode; ``options={"task": ...}`` switches task first (``TypeError`` if
+        ``options`` is not a dict, ``ValueError`` if the task is invalid)."""
         super().reset(seed=seed)
         self._reset_task_option(options)
         if seed is not None or self._generator is None:
@@ -160,6 +168,8 @@ class AnalyticEnv(MetaEnv):
         return self._observation(), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """Advance one step. ``action`` is checked as by the batched faces (``action_tensor``):
+        exact shape, numeric, integer in range (Discrete) or finite (Box); else ``ValueError``."""
         if self._state is None:
             raise RuntimeError("call reset() before step()")
         act = action_tensor(action, self.action_space, None)

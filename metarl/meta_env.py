@@ -11,8 +11,14 @@ import numpy as np
 from gymnasium import spaces
 
 from .tasks import (
-    TASK_SPLITS, Task, check_task_space, stack_task_list, unstack_tasks, validate_task, validate_task_batch,
-)  # fmt: skip
+    TASK_SPLITS,
+    Task,
+    check_task_space,
+    stack_task_list,
+    unstack_tasks,
+    validate_task,
+    validate_task_batch,
+)
 
 Split = Literal["train", "test", "ood"]
 Distribution = Literal["train", "ood"]

@@ -78,7 +78,8 @@ def validate_task(task: Mapping[str, Any], task_space: spaces.Dict, extra_check:
     for name, space in task_space.spaces.items():
         value = _as_array(task[name])
         if value.shape != space.shape:
-            raise param_error(name, value[None], 0, f"has shape {value.shape}; expected shape {space.shape} in {describe_space(space)}")
+            expected = f"expected shape {space.shape} in {describe_space(space)}"
+            raise param_error(name, value[None], 0, f"has shape {value.shape}; {expected}")
         out[name] = _check_values(name, value[None], space)[0]
     if extra_check is not None:
         extra_check(out)
@@ -96,7 +97,7 @@ def validate_task_batch(
     batch. ``extra_check`` takes the validated batch (family constraints, vectorised).
     """
     if not isinstance(batch, Mapping):
-        raise ValueError(f"a task batch must be a mapping of parameter names to arrays, got {type(batch).__name__}")
+        raise TypeError(f"a task batch must be a mapping of parameter names to arrays, got {type(batch).__name__}")
     _check_names(batch, task_space)
     arrays = {name: _as_array(batch[name]) for name in task_space.spaces}
     scalar = [k for k, a in arrays.items() if a.ndim == 0]
@@ -130,7 +131,7 @@ def stack_task_list(tasks: Sequence[Mapping[str, Any]], task_space: spaces.Dict)
         raise ValueError("cannot stack an empty list of tasks")
     for i, task in enumerate(tasks):
         if not isinstance(task, Mapping):
-            raise ValueError(f"task {i} of the list is a {type(task).__name__}; a task is a mapping of parameters")
+            raise TypeError(f"task {i} of the list is a {type(task).__name__}; a task is a mapping of parameters")
     try:
         return {k: np.stack([_as_array(t[k]) for t in tasks]) for k in task_space.spaces}
     except (KeyError, ValueError):
@@ -160,9 +161,10 @@ def _as_array(value: Any) -> np.ndarray:
 
 
 def param_error(name: str, values: np.ndarray, index: int, problem: str) -> ValueError:
-    """The ``ValueError`` of families' batched checks and of this module: for task parameter ``name`` of the task ``index`` of ``values`` (leading
-    task dim); the index is named when the batch holds more than one task. Built only on failure:
-    formatting arrays would dominate validation time otherwise."""
+    """The ``ValueError`` for task parameter ``name`` of task ``index`` in ``values`` (an array with
+    a leading task dim), naming the value and, in a batch of more than one task, the index; used by
+    this module and by families' batched checks (``MetaEnv._check_task_batch``). Built only on
+    failure: formatting arrays would dominate validation time otherwise."""
     value = values[index]
     shown = np.array2string(value, precision=4, threshold=8) if value.ndim else f"{value.item()!r}"
     where = f" (task {index} of the batch)" if len(values) > 1 else ""

@@ -144,8 +144,8 @@ class TaskVectorEnv(VectorEnv):
 
     ``check_actions`` (default ``True``): check the values of the actions of every step (Discrete:
     integers in range; Box: finite; see ``analytic.action_tensor``). Actions given as CUDA tensors
-    then cost one device->host synchronisation per step (one ``any()`` over the batch); host arrays
-    cost none. ``False`` skips the value checks for the last bit of GPU throughput: an out-of-range
+    then cost one device->host synchronisation per step (one reduction over the batch read back);
+    host arrays cost none. ``False`` skips the value checks for the last bit of GPU throughput: an out-of-range
     Discrete action may then index out of bounds and a NaN action poisons the sub-env's state until
     its next reset. The shape and dtype checks are always on (they read no values).
     """
@@ -261,7 +261,7 @@ class TaskVectorEnv(VectorEnv):
         else:
             for k, v in tensors.items():
                 self._tasks[k][mask] = v
-        self._on_tasks_changed(mask_tensor(mask, self.num_envs, self.sim_device) if mask is None else mask)
+        self._on_tasks_changed(mask if mask is not None else mask_tensor(None, self.num_envs, self.sim_device))
 
     def get_tasks(self) -> TaskBatch:
         """The tasks of all sub-envs, a dict of tensors with leading dim ``num_envs`` (a copy)."""
@@ -368,7 +368,7 @@ class AnalyticVectorEnv(TaskVectorEnv):
         self.dynamics = family.dynamics
         self._state: torch.Tensor | None = None
         # The state of one sub-env, from the family's own (single) env: before allocating N of them.
-        one = family.dynamics.initial_state(family._task_tensors, torch.Generator().manual_seed(0))
+        one = family.dynamics.initial_state(tasks_to_tensors([family.get_task()]), torch.Generator().manual_seed(0))
         state_bytes = one.element_size() * one[0].numel()
         check_memory(num_envs, bytes_per_env(family, state_bytes, 4), resolve_device(device))
         super().__init__(

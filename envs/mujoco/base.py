@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 

@@ -19,7 +19,14 @@ import torch
 from mujoco.batch import Batch
 
 from metarl.tasks import Task
-from metarl.vector import TaskVectorEnv, bytes_per_env, check_memory, check_num_envs, mask_tensor, resolve_device
+from metarl.vector import (
+    TaskVectorEnv,
+    bytes_per_env,
+    check_memory,
+    check_num_envs,
+    mask_tensor,
+    resolve_device,
+)
 
 from .base import MujocoMetaEnv
 from .definitions import RAND_PARAM_FIELDS, SimState, scaled_model_fields
