@@ -10,14 +10,7 @@ if __name__ != "metarl.envs":
         "install metarl (pip install -e .) and import metarl.envs"
     )
 
-import functools
-
-from gymnasium.envs.registration import load_env_creator
-
-from metarl.registry import register_family
-from metarl.vector import AnalyticVectorEnv
-
-from .mujoco.vector import MujocoVectorEnv
+from metarl.registry import register_builtin_family
 
 # Analytic families: id suffix -> (entry point relative to this package, horizon)
 ANALYTIC_FAMILIES: dict[str, tuple[str, int]] = {
@@ -41,20 +34,11 @@ MUJOCO_FAMILIES: dict[str, str] = {
     "HopperRandParams": "mujoco.rand_params:HopperRandParamsEnv",
 }
 
+# Registered by name only: the modules (and torch, MuJoCo) load at the first make or make_vec, so
+# `import metarl` and the CLI start at once. The batched faces are built by `vector_entries`.
 for _name, (_entry, _horizon) in ANALYTIC_FAMILIES.items():
-    _family = load_env_creator(f"{__name__}.{_entry}")
-    register_family(
-        f"metarl/{_name}-v0",
-        _family,
-        max_episode_steps=_horizon,
-        vector_entry_point=functools.partial(AnalyticVectorEnv, _family),
-    )
-
+    register_builtin_family(f"metarl/{_name}-v0", f"{__name__}.{_entry}", max_episode_steps=_horizon,
+                            vector_entry_point=f"{__name__}.vector_entries:{_name}")  # fmt: skip
 for _name, _entry in MUJOCO_FAMILIES.items():
-    _family = load_env_creator(f"{__name__}.{_entry}")
-    register_family(
-        f"metarl/{_name}-v0",
-        _family,
-        max_episode_steps=200,
-        vector_entry_point=functools.partial(MujocoVectorEnv, _family),
-    )
+    register_builtin_family(f"metarl/{_name}-v0", f"{__name__}.{_entry}", max_episode_steps=200,
+                            vector_entry_point=f"{__name__}.vector_entries:{_name}")  # fmt: skip

@@ -1,15 +1,29 @@
 """metarl: task-distributed Gymnasium environments and meta-RL agents on vectorized simulation.
 
-Importing ``metarl`` registers every built-in family with gymnasium (``metarl/<Name>-v0``).
+Importing ``metarl`` registers every built-in family with gymnasium (``metarl/<Name>-v0``). It
+imports neither torch nor the families' modules: they load at the first ``gymnasium.make`` or
+at first use of the names below, so the ``metarl`` command starts at once.
 """
 
-from .meta_env import MetaEnv
+from typing import Any
+
 from .registry import FamilySpec, register_family, registered_families, unregister_family
-from .tasks import Task, TaskBatch, validate_task
 
 __version__ = "0.1.0"
 
 from . import envs  # noqa: E402  (registers the built-in families; needs the names above)
+
+# Names whose modules import torch, loaded on first use (PEP 562).
+_LAZY = {"MetaEnv": "meta_env", "Task": "tasks", "TaskBatch": "tasks", "validate_task": "tasks"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "FamilySpec",

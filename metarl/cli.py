@@ -11,20 +11,24 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
-import numpy as np
-from gymnasium import spaces
+from typing import TYPE_CHECKING
 
-from .bench import DEFAULT_ASYNC_ENVS, format_bench, run_bench
-from .evaluation import AdaptationResult, load_adaptation
-from .lock import RunLockedError
 from .registry import registered_families
-from .runs import CheckpointError
-from .tasks import Task, describe_space
+
+# Each command imports what it needs (torch, gymnasium's envs, matplotlib) when it runs, so
+# `metarl --help` and argument or config errors answer at once.
+if TYPE_CHECKING:
+    import numpy as np
+    from gymnasium import spaces
+
+    from .evaluation import AdaptationResult
+    from .tasks import Task
 
 
 def space_summary(space: spaces.Space) -> str:
     """Dimension of an observation or action space, e.g. ``17`` or ``discrete(5)``."""
+    from gymnasium import spaces
+
     if isinstance(space, spaces.Discrete):
         return f"discrete({int(space.n)})"
     return "x".join(map(str, space.shape)) or "scalar"
@@ -40,6 +44,10 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def envs_table(references: bool = False) -> str:
     """The table printed by ``metarl envs``: one row per registered family (with its reference
     definition when ``references``)."""
+    import gymnasium as gym
+
+    from .tasks import describe_space
+
     rows = []
     for env_id, spec in registered_families().items():
         env = gym.make(env_id).unwrapped
@@ -63,6 +71,8 @@ def envs_table(references: bool = False) -> str:
 
 def random_rollout(env_id: str, split: str, task_index: int, episodes: int, seed: int) -> tuple[Task, list[float]]:
     """The task and the returns of ``episodes`` consecutive random-policy episodes on it."""
+    import gymnasium as gym
+
     env = gym.make(env_id)
     tasks = env.unwrapped.task_set(split)
     if not 0 <= task_index < len(tasks):
@@ -84,6 +94,8 @@ def random_rollout(env_id: str, split: str, task_index: int, episodes: int, seed
 
 def _short(value: np.ndarray) -> str:
     """A task parameter for one line: its values when few, else its shape."""
+    import numpy as np
+
     return np.array2string(value, precision=3) if value.size <= 6 else f"<array {value.shape}>"
 
 
@@ -104,6 +116,9 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import DEFAULT_ASYNC_ENVS, format_bench, run_bench
+
+    args.async_envs = DEFAULT_ASYNC_ENVS if args.async_envs is None else args.async_envs
     if args.env_id not in registered_families():
         raise ValueError(f"unknown environment {args.env_id!r}; registered: {', '.join(registered_families())}")
     kwargs = {"backend": args.backend} if args.backend else {}
@@ -124,6 +139,7 @@ def _print_summary(result: AdaptationResult, folder: Path) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .config import load_config
+    from .evaluation import load_adaptation
     from .lock import run_lock
     from .preflight import check_env_config
     from .runs import check_new_run_dir, make_run_dir, resume_run
@@ -313,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     p.add_argument("--backend", default=None, help="MuJoCo families: mujoco or warp")
     p.add_argument("--steps", type=int, default=200, help="steps per measurement (default: 200)")
-    p.add_argument("--async-envs", type=int, default=DEFAULT_ASYNC_ENVS, help="processes of AsyncVectorEnv")
+    p.add_argument("--async-envs", type=int, default=None, help="processes of AsyncVectorEnv (default: 8)")
     p.add_argument("--max-seconds", type=float, default=10.0, help="time cap per measurement (default: 10)")
     p.set_defaults(func=_cmd_bench)
     p = sub.add_parser("train", parents=[plugins], help="train an agent from a YAML config")
@@ -357,6 +373,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The errors that are the user's input (reported in one line, exit status 2): metarl's own
+    come from modules imported only by the commands that raise them."""
+    found: list[type[Exception]] = [ValueError, FileNotFoundError, FileExistsError]
+    for module, name in (("metarl.runs", "CheckpointError"), ("metarl.lock", "RunLockedError")):
+        if module in sys.modules:
+            found.append(getattr(sys.modules[module], name))
+    return tuple(found)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``metarl`` console script."""
     parser = build_parser()
@@ -375,7 +401,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for module in args.imports:
             importlib.import_module(module)
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError, CheckpointError, RunLockedError) as err:
+    except Exception as err:
+        if not isinstance(err, _user_errors()):
+            raise
         print(f"metarl {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

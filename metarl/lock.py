@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .runs import LOCK_FILE
+__all__ = ["LOCK_FILE", "RunLockedError", "run_lock"]
 
-__all__ = ["RunLockedError", "run_lock"]
+#: The lock file in a run directory.
+LOCK_FILE = ".lock"
 
 # Re-entrant within a process: train() takes the lock that the CLI already holds for resume.
 _HELD: set[Path] = set()

@@ -9,8 +9,6 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.envs.registration import load_env_creator
 
-from .tasks import check_task_space
-
 _ID_PATTERN = re.compile(r"^([A-Za-z0-9_.\-]+/)?[A-Za-z0-9_.\-]+-v\d+$")
 _REQUIRED_METHODS = ("set_task", "get_task", "sample_tasks")
 
@@ -23,10 +21,64 @@ class FamilySpec:
     entry_point: str | type
     max_episode_steps: int
     kwargs: dict[str, Any] = field(default_factory=dict)
-    vector_entry_point: str | None = None
+    #: What ``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")`` calls: a
+    #: ``"module:attr"`` string or a callable (``generic_vector_entry`` when none was given).
+    vector_entry_point: str | gym.envs.registration.VectorEnvCreator | None = None
 
 
 _FAMILIES: dict[str, FamilySpec] = {}
+
+#: The batched faces a ``VectorEntry`` builds, by ``"module:Class"`` (loaded at the first ``make_vec``).
+GENERIC_FACE = "metarl.generic_vector:GenericVectorEnv"
+ANALYTIC_FACE = "metarl.vector:AnalyticVectorEnv"
+
+
+@dataclass(frozen=True)
+class VectorEntry:
+    """A vector entry point: the batched face ``face`` (a ``"module:Class"`` of a
+    ``TaskVectorEnv`` subclass) over the family ``family`` (its single-env class or
+    ``"module:Class"``). ``make_vec``'s keyword arguments (``num_envs``, ``device``, ``tasks``,
+    family options, ...) override ``defaults``. Picklable, and nothing is imported until a
+    batched env is made. Build one with ``generic_vector_entry`` or ``analytic_vector_entry``."""
+
+    face: str
+    family: str | type
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, **kwargs: Any) -> gym.vector.VectorEnv:
+        """``face(family, **defaults, **kwargs)``: the batched env."""
+        face = load_env_creator(self.face)
+        family = load_env_creator(self.family) if isinstance(self.family, str) else self.family
+        return face(family, **{**self.defaults, **kwargs})
+
+
+def generic_vector_entry(entry_point: str | type, **defaults: Any) -> VectorEntry:
+    """The generic batched face of a family: ``metarl.generic_vector.GenericVectorEnv`` over N
+    copies of the single env ``entry_point`` (a ``MetaEnv`` subclass or ``"module:Class"``).
+
+    ``register_family`` uses it for every family registered without a ``vector_entry_point``.
+    Give it yourself to change its defaults, e.g. ``generic_vector_entry(MyEnv, workers=4)`` to
+    step the copies in 4 subprocesses (``make_vec(..., workers=K)`` overrides it per call).
+    """
+    return VectorEntry(GENERIC_FACE, entry_point, dict(defaults))
+
+
+def analytic_vector_entry(family: str | type) -> VectorEntry:
+    """The native batched face of an analytic family: ``metarl.vector.AnalyticVectorEnv``, which
+    runs the family's ``AnalyticDynamics`` (batched torch) over all sub-envs at once.
+
+    ``family``: a ``metarl.analytic.AnalyticEnv`` subclass (or its ``"module:Class"``) whose
+    constructor takes ``task=None`` and the family's options and builds its dynamics. Register
+    with ``register_family(id, MyEnv, ..., vector_entry_point=analytic_vector_entry(MyEnv))``.
+    """
+    if isinstance(family, type):
+        from .analytic import AnalyticEnv  # torch: only when an analytic family is registered
+
+        if not issubclass(family, AnalyticEnv):
+            raise TypeError(f"analytic_vector_entry needs a metarl.analytic.AnalyticEnv subclass, got {family!r}")
+    elif not (isinstance(family, str) and ":" in family):
+        raise TypeError(f"analytic_vector_entry needs an AnalyticEnv subclass or its 'module:Class', got {family!r}")
+    return VectorEntry(ANALYTIC_FACE, family)
 
 
 def register_family(
@@ -35,7 +87,7 @@ def register_family(
     *,
     max_episode_steps: int,
     kwargs: dict[str, Any] | None = None,
-    vector_entry_point: str | None = None,
+    vector_entry_point: str | gym.envs.registration.VectorEnvCreator | None = None,
 ) -> FamilySpec:
     """Register a task-distributed environment with gymnasium and with ``metarl envs``.
 
@@ -44,6 +96,15 @@ def register_family(
     or the class itself (stored as its ``"module:Class"`` path, so it stays picklable for async
     vectorization, unless it lives in ``__main__``). ``id`` must be versioned,
     ``"[namespace/]Name-vN"``. A malformed or duplicate registration raises at once.
+
+    ``vector_entry_point``: what ``gymnasium.make_vec(id, num_envs=N,
+    vectorization_mode="vector_entry_point", device=..., **kwargs)`` calls to build the batched
+    face every agent trains on: a ``"module:attr"`` string, a class or any callable taking those
+    keyword arguments and returning a ``gymnasium.vector.VectorEnv`` (best a
+    ``metarl.vector.TaskVectorEnv``). ``analytic_vector_entry(MyEnv)`` gives the native face of
+    an analytic family. Without one, the family gets the generic face,
+    ``generic_vector_entry(entry_point)``: N copies of the single env stepped in a Python loop
+    (the slow-but-universal path).
     """
     if not isinstance(id, str) or not _ID_PATTERN.match(id):
         raise ValueError(f"environment id {id!r} is malformed; expected a versioned id '[namespace/]Name-vN'")
@@ -55,6 +116,10 @@ def register_family(
     if isinstance(entry_point, type) and cls.__module__ != "__main__":
         entry_point = f"{cls.__module__}:{cls.__qualname__}"
     _check_family_class(id, cls)
+    if vector_entry_point is None:
+        vector_entry_point = generic_vector_entry(entry_point)
+    else:
+        _check_vector_entry_point(id, vector_entry_point)
     gym.register(
         id=id,
         entry_point=entry_point,
@@ -65,6 +130,16 @@ def register_family(
     spec = FamilySpec(id, entry_point, max_episode_steps, dict(kwargs or {}), vector_entry_point)
     _FAMILIES[id] = spec
     return spec
+
+
+def _check_vector_entry_point(id: str, vector_entry_point: Any) -> None:
+    # A string is not loaded here: it usually names the module that is registering the family,
+    # still half-imported at this point; gymnasium loads it at the first make_vec.
+    if isinstance(vector_entry_point, str):
+        if ":" not in vector_entry_point:
+            raise ValueError(f"{id}: vector_entry_point must be a 'module:attr' string or a callable, got {vector_entry_point!r}")
+    elif not callable(vector_entry_point):
+        raise TypeError(f"{id}: vector_entry_point must be a 'module:attr' string or a callable, got {vector_entry_point!r}")
 
 
 def _resolve_entry_point(id: str, entry_point: str | type) -> Any:
@@ -96,7 +171,17 @@ def _check_family_class(id: str, cls: Any) -> None:
             f"{id}: {cls.__name__} declares no task_space; declare a gymnasium.spaces.Dict as a class "
             "attribute (or a property) naming the task parameters"
         )
+    from .tasks import check_task_space  # torch: only when a family is checked
+
     check_task_space(task_space, f"{id}: {cls.__name__}")
+
+
+def register_builtin_family(id: str, entry_point: str, *, max_episode_steps: int, vector_entry_point: str) -> None:
+    """Register one of metarl's own families by ``"module:attr"`` strings without importing them,
+    so ``import metarl`` stays light (no torch); its class is loaded at the first ``make``. The
+    built-in classes are checked by the tests instead of at import."""
+    gym.register(id=id, entry_point=entry_point, vector_entry_point=vector_entry_point, max_episode_steps=max_episode_steps)
+    _FAMILIES[id] = FamilySpec(id, entry_point, max_episode_steps, {}, vector_entry_point)
 
 
 def registered_families() -> dict[str, FamilySpec]:

@@ -38,6 +38,7 @@ from .config import (
     load_config,
     save_config,
 )
+from .lock import LOCK_FILE
 from .rng import rng_state, set_rng_state
 
 __all__ = [
@@ -62,8 +63,6 @@ CHECKPOINT_FORMAT_VERSION = 1
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
 EVAL_DIR = "eval"
-#: The lock file of a run being trained (see :mod:`metarl.lock`).
-LOCK_FILE = ".lock"
 _CHECKPOINT_NAME = re.compile(r"^step_(\d+)\.pt$")
 # The config section a resumed run may change: how long it trains and how often it logs and
 # checkpoints. Every other key shapes the networks, data or RNG streams a checkpoint holds.

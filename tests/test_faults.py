@@ -303,3 +303,30 @@ def test_cli_overrides_may_follow_options_and_an_empty_config_lists_the_agents(t
     assert "registered agents: " in err and "pearl" in err and "rl2" in err and "(none)" not in err
     with pytest.raises(SystemExit):
         cli.main(["evaluate", str(run), "--bogus"])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_a_training_process_keeps_its_work(signum, tmp_path):
+    """Ctrl-C (SIGINT) or SIGTERM to `metarl train`: it finishes the iteration, writes a checkpoint,
+    says how to resume and exits with 128 + the signal; the resumed run records one continuous
+    event stream equal to an uninterrupted run's."""
+    longer = [*RL2_ARGS, "train.total_steps=4000", "eval.every_steps=1000"]
+    full = tmp_path / "full"
+    assert train_cli(*longer, "--run-dir", str(full)) == 0
+    run = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "metarl.cli", "train", *longer, "--run-dir", str(run)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not checkpoint_paths(run) and process.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.01)
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum, (out, err)
+    assert f"continue with: metarl train --resume {run}" in err and "Traceback" not in err
+    stopped = checkpoint_step(checkpoint_paths(run)[-1])
+    assert 120 <= stopped < 4000
+    assert train_cli("--resume", str(run)) == 0
+    assert_same_record(run, record(full))

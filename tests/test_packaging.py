@@ -73,3 +73,16 @@ def test_editable_install_imports_from_the_repo_folders(tmp_path):
     assert Path(agents_file) == ROOT / "agents" / "__init__.py"
     site = Path(sysconfig.get_paths()["purelib"])
     assert not (site / "envs").exists() and not (site / "agents").exists()
+
+
+def test_the_cli_answers_help_and_argument_errors_without_importing_torch():
+    """`metarl --help` and a mistyped command start at once: torch, the families' modules and the
+    agents are imported only by the commands that need them."""
+    script = (
+        "import sys\nfrom metarl import cli\n"
+        "for argv in (['--help'], ['train', '--help'], ['trian'], ['evaluate']):\n"
+        "    try:\n        cli.main(argv)\n    except SystemExit:\n        pass\n"
+        "print(sorted(m for m in ('torch', 'mujoco', 'metarl.agents', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "[]"
