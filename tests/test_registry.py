@@ -163,3 +163,17 @@ def test_property_task_space_with_kwargs():
             env.set_task({"w": [0.0, 0.0]})
     finally:
         unregister_family("mine/Custom-v0")
+
+
+def test_every_built_in_family_passes_the_registration_checks():
+    """Built-in families register by name (so `import metarl` stays light); their classes are held
+    to the same checks as a user's registration here."""
+    from gymnasium.envs.registration import load_env_creator
+
+    from metarl.registry import _check_family_class
+
+    built_in = {id: spec for id, spec in registered_families().items() if id.startswith("metarl/")}
+    assert len(built_in) == 14
+    for id, spec in built_in.items():
+        _check_family_class(id, load_env_creator(spec.entry_point))
+        assert callable(load_env_creator(spec.vector_entry_point)), id
