@@ -65,6 +65,10 @@ class BernoulliBanditEnv(AnalyticEnv):
         self.num_arms = _check_num_arms(num_arms)
         super().__init__(BanditDynamics(self.num_arms, "bernoulli"), task)
 
+    def oracle_action(self, obs: torch.Tensor, tasks: TaskBatch, steps_left: torch.Tensor) -> torch.Tensor:
+        """The arm with the highest probability (the reference optimum of ``metarl.references``)."""
+        return tasks["arm_probs"].argmax(dim=-1).to(obs.device)
+
     @property
     def task_space(self) -> spaces.Dict:
         return spaces.Dict({"arm_probs": spaces.Box(0.0, 1.0, (self.num_arms,), np.float32)})
@@ -88,6 +92,10 @@ class GaussianBanditEnv(AnalyticEnv):
         if not reward_std > 0:
             raise ValueError(f"reward_std must be > 0, got {reward_std!r}")
         super().__init__(BanditDynamics(self.num_arms, "gaussian", reward_std), task)
+
+    def oracle_action(self, obs: torch.Tensor, tasks: TaskBatch, steps_left: torch.Tensor) -> torch.Tensor:
+        """The arm with the highest mean (the reference optimum of ``metarl.references``)."""
+        return tasks["arm_means"].argmax(dim=-1).to(obs.device)
 
     @property
     def task_space(self) -> spaces.Dict:

@@ -59,6 +59,23 @@ class TabularMDPEnv(AnalyticEnv):
         self.num_states, self.num_actions = int(num_states), int(num_actions)
         super().__init__(TabularMDPDynamics(self.num_states, self.num_actions), task)
 
+    def oracle_action(self, obs: torch.Tensor, tasks: TaskBatch, steps_left: torch.Tensor) -> torch.Tensor:
+        """The optimal action on the known MDP with ``steps_left`` steps to go (finite-horizon
+        value iteration on the mean rewards; the reference optimum of ``metarl.references``).
+        Recomputed per call: for RL^2's sizes it is a few small batched matrix products."""
+        means = tasks["reward_means"].to(obs.device, torch.float64)  # (n, s, a)
+        transitions = tasks["transitions"].to(obs.device, torch.float64)  # (n, s, a, s')
+        left = steps_left.to(obs.device).clamp(min=1)  # rows whose episode ended: any action
+        value = torch.zeros(means.shape[:2], dtype=torch.float64, device=obs.device)
+        action = torch.zeros(len(means), dtype=torch.int64, device=obs.device)
+        state = obs.argmax(dim=-1)
+        rows = torch.arange(len(means), device=obs.device)
+        for h in range(1, int(left.max()) + 1):
+            q = means + torch.einsum("nsat,nt->nsa", transitions, value)  # Q with h steps to go
+            action = torch.where(left == h, q[rows, state].argmax(dim=-1), action)
+            value = q.max(dim=-1).values
+        return action
+
     @property
     def task_space(self) -> spaces.Dict:
         s, a = self.num_states, self.num_actions

@@ -17,6 +17,15 @@ with the task parameters in its observation) also implement ``TaskAware``: the e
 ``agent.set_tasks(tasks)`` with the tasks of the ``n`` sub-envs (a ``metarl.tasks.TaskBatch``,
 tensors on the env's device with leading dim ``n``) right before ``begin_task(n)``. Meta-learning
 agents must not define ``set_tasks``: they have to infer the task from experience.
+
+Optional attributes, recorded by ``metarl.evaluation.evaluate_adaptation`` into the result (and
+``adaptation.json``) so that the adaptation figure can mark where the agent adapts:
+
+- ``adaptation_episodes: int | None``: episodes gathered per adaptation update, e.g. MAML's and
+  CAVIA's ``inner_episodes`` (an inner step after episodes ``K, 2K, ...`` of the trial). ``None``
+  or absent: the agent adapts after every episode or continuously (PEARL, RL^2, VariBAD).
+- ``adaptation_updates: int | None``: the most such updates it takes in a trial (MAML's and
+  CAVIA's ``test_inner_steps``); ``None`` or absent: no limit.
 """
 
 from __future__ import annotations

@@ -9,9 +9,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .registry import registered_families
 
@@ -134,6 +132,10 @@ def _print_summary(result: AdaptationResult, folder: Path) -> None:
     rows = [[str(e.episode), f"{e.mean:.3f}", f"[{e.ci_low:.3f}, {e.ci_high:.3f}]", str(e.n)] for e in result.summary()]
     print(f"{result.agent} on {result.env_id} ({result.split} tasks): return per episode of experience")
     print(format_table(["episode", "mean return", "95% CI", "tasks"], rows))
+    if result.references:
+        from .references import format_references
+
+        print(format_references(result.references))
     print(f"written to {folder}")
 
 
@@ -244,7 +246,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     # Its own folder (and TensorBoard run) beside the training record, which stays untouched.
     folder = f"{EVAL_DIR}/{args.tasks}-{episodes}ep-step{checkpoint_step(checkpoint['path'])}"
     with SummaryWriter(log_dir=str(run_dir / folder)) as writer:
-        result = evaluate_run(cfg, trainer, run_dir, writer, folder=folder, split=args.tasks, episodes=episodes)
+        result = evaluate_run(
+            cfg, trainer, run_dir, writer, folder=folder, split=args.tasks, episodes=episodes, with_references=True
+        )
     _print_summary(result, run_dir / folder)
     return 0
 

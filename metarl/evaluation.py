@@ -16,8 +16,14 @@ Files written by ``write_adaptation`` into ``<run_dir>/eval/``:
 - ``adaptation.json``: ``format``, ``env``, ``split``, ``agent``, ``seed``, ``episodes``,
   ``n_tasks``, ``confidence``, ``task_parameters`` (name -> ``{"shape", "dtype"}``) and
   ``per_episode``: a list of ``{"episode", "mean", "ci_low", "ci_high", "n"}`` (the interval
-  is ``null`` when it is undefined, i.e. for fewer than 2 tasks).
-- ``adaptation.png``: the curve (see ``metarl.plotting``).
+  is ``null`` when it is undefined, i.e. for fewer than 2 tasks); ``step``, the env steps of
+  the agent evaluated; ``adaptation_episodes`` and ``adaptation_updates``, the agent's optional
+  attributes of the same names (``null`` when it has none; see ``metarl.agent``); and, when the
+  caller gave them, ``references``: ``{"random": x, "optimum": y}``, the mean return per episode
+  of reference policies on the same tasks (``metarl.references``; ``optimum`` only where the
+  family defines one). Files without the optional entries (older ones) still load.
+- ``adaptation.png``: the curve (see ``metarl.plotting``), with the references and the episodes
+  after which the agent adapts marked.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -162,6 +168,10 @@ class AdaptationResult:
 
     ``returns`` and ``lengths`` are ``(n_tasks, K)`` arrays (float64, int64); ``tasks[i]`` is
     the task of row ``i``; ``split`` is the task set's name, or ``"custom"`` for given tasks.
+    Optional, for reports and figures: ``step``, the env steps of the agent evaluated (set by
+    ``load_adaptation``; ``None`` when unknown); ``adaptation_episodes`` and
+    ``adaptation_updates``, the agent's attributes of those names (see ``metarl.agent``);
+    ``references``, reference returns on the same tasks (``metarl.references``).
     """
 
     env_id: str
@@ -171,6 +181,10 @@ class AdaptationResult:
     returns: np.ndarray
     lengths: np.ndarray
     seed: int | None = None
+    step: int | None = None
+    adaptation_episodes: int | None = None
+    adaptation_updates: int | None = None
+    references: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         if self.returns.ndim != 2 or self.returns.shape != self.lengths.shape or len(self.tasks) != len(self.returns):
@@ -208,8 +222,10 @@ def evaluate_adaptation(
     Builds the batched env with one sub-env per task (autoreset disabled) on ``device`` and
     runs ``run_adaptation``. ``episodes`` defaults to the family's ``trial_episodes``;
     ``env_kwargs`` go to ``gymnasium.make_vec`` (family and backend options); ``tasks``
-    replaces the task set (the result's split is then ``"custom"``).
+    replaces the task set (the result's split is then ``"custom"``). The agent's optional
+    ``adaptation_episodes`` and ``adaptation_updates`` are recorded in the result.
     """
+    marks = {name: _optional_count(agent, name, minimum) for name, minimum in _ADAPTATION_MARKS.items()}
     kwargs = dict(env_kwargs or {})
     if tasks is None:
         family = _family(env_id, kwargs)
@@ -243,7 +259,24 @@ def evaluate_adaptation(
         rollout.returns.cpu().numpy(),
         rollout.lengths.cpu().numpy(),
         seed,
+        **marks,
     )
+
+
+#: The agent's optional attributes that say where it adapts (see ``metarl.agent``), and their
+#: least allowed value.
+_ADAPTATION_MARKS = {"adaptation_episodes": 1, "adaptation_updates": 0}
+
+
+def _optional_count(agent: Agent, name: str, minimum: int) -> int | None:
+    """The agent's attribute ``name``: ``None`` when absent, else an integer >= ``minimum``
+    (checked before the rollouts: a bad value would only surface when the figure is drawn)."""
+    value = getattr(agent, name, None)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{agent_name(agent)}.{name} must be None or an integer >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def _family(env_id: str, env_kwargs: Mapping[str, Any]) -> Any:
@@ -271,26 +304,35 @@ def write_adaptation(
     writer: SummaryWriterLike | None = None,
     step: int = 0,
     folder: str = EVAL_DIR,
+    references: Mapping[str, float] | None = None,
 ) -> Path:
     """Write ``<folder>/adaptation.{csv,json,png}`` under the run directory ``out_dir`` (formats
     in the module docstring; the JSON also records ``step``, the env steps of the agent evaluated)
-    and return that folder. With a TensorBoard ``writer``, also log the scalars
-    ``eval/adaptation/return_ep<k>`` (mean return of episode ``k``) and the figure
-    ``eval/adaptation`` at ``step``."""
-    from .plotting import adaptation_figure, figure_png, result_curve  # matplotlib only when writing
+    and return that folder. ``references`` (e.g. ``metarl.references.reference_returns`` on the
+    same tasks; default: ``result.references``) go into the JSON and the figure. With a
+    TensorBoard ``writer``, also log the scalars ``eval/adaptation/return_ep<k>`` (mean return of
+    episode ``k``), ``eval/reference/<name>`` per reference, and the figure ``eval/adaptation``
+    at ``step``."""
+    from .plotting import adaptation_figure, figure_png, result_curve, result_title  # matplotlib only when writing
 
+    if references is None:
+        references = result.references
+    references = None if references is None else {str(k): float(v) for k, v in references.items()}
+    result = replace(result, step=step, references=references)  # the caller's result is left as it was
     folder = Path(out_dir) / folder
     summary = result.summary()
     atomic_write_bytes(folder / "adaptation.csv", _csv_text(result))
-    meta = {**_summary_json(result, summary), "step": step}
+    meta = _summary_json(result, summary)
     atomic_write_bytes(folder / "adaptation.json", json.dumps(meta, indent=2) + "\n")
-    figure = adaptation_figure([result_curve(result)], title=f"{result.agent} on {result.env_id}")
+    figure = adaptation_figure([result_curve(result)], title=result_title(result))
     atomic_write_bytes(folder / "adaptation.png", figure_png(figure))
     if writer is not None:
         for s in summary:
             writer.add_scalar(f"eval/adaptation/return_ep{s.episode}", s.mean, step)
             if math.isfinite(s.ci_high):  # the 95% interval's half-width, for learning-curve bands
                 writer.add_scalar(f"eval/adaptation/ci95_ep{s.episode}", s.ci_high - s.mean, step)
+        for name, value in (references or {}).items():
+            writer.add_scalar(f"eval/reference/{name}", value, step)
         writer.add_figure("eval/adaptation", figure, step)
     return folder
 
@@ -323,7 +365,13 @@ def load_adaptation(path: str | os.PathLike) -> AdaptationResult:
         returns[i, k], lengths[i, k] = float(row["return"]), int(row["length"])
         if tasks[i] is None:
             tasks[i] = {name: _parse_param(name, spec, row) for name, spec in meta["task_parameters"].items()}
-    return AdaptationResult(meta["env"], meta["split"], meta["agent"], tasks, returns, lengths, meta["seed"])
+    # step, adaptation_* and references are optional: files written before they existed lack them.
+    references = meta.get("references")
+    return AdaptationResult(
+        meta["env"], meta["split"], meta["agent"], tasks, returns, lengths, meta["seed"], meta.get("step"),
+        meta.get("adaptation_episodes"), meta.get("adaptation_updates"),
+        None if references is None else {str(k): float(v) for k, v in references.items()},
+    )  # fmt: skip
 
 
 def _param_columns(name: str, value: np.ndarray) -> list[str]:
@@ -391,4 +439,8 @@ def _summary_json(result: AdaptationResult, summary: list[EpisodeSummary]) -> di
             {"episode": s.episode, "mean": s.mean, "ci_low": finite(s.ci_low), "ci_high": finite(s.ci_high), "n": s.n}
             for s in summary
         ],
+        "step": result.step,
+        "adaptation_episodes": result.adaptation_episodes,
+        "adaptation_updates": result.adaptation_updates,
+        **({} if result.references is None else {"references": result.references}),
     }

@@ -622,6 +622,18 @@ class GradientMetaAgent:
         self.adaptation, self.cfg, self.device, self.name = adaptation, cfg, device, name
         self.generator = torch.Generator(device).manual_seed(seed)
 
+    @property
+    def adaptation_episodes(self) -> int:
+        """Episodes per inner step (``inner_episodes``): the evaluator records it so that figures
+        mark the steps after episodes ``K, 2K, ...`` (see ``metarl.agent``)."""
+        return self.cfg.inner_episodes
+
+    @property
+    def adaptation_updates(self) -> int:
+        """The inner steps taken per trial at meta-test (``test_inner_steps``); later episodes
+        use the last adapted parameters, so no marker belongs after them."""
+        return self.cfg.meta_test_steps
+
     def begin_task(self, n_tasks: int) -> AdaptationState:
         """The meta-learned initial fast parameters for every task."""
         with torch.no_grad():

@@ -9,6 +9,12 @@ experiment and drawn as one curve: per episode index, the mean over seeds of eac
 return over tasks, with a Student-t 95% interval over seeds (so the interval measures the
 spread between runs, not between tasks). A group of one run is drawn with its interval over
 tasks.
+
+So that a figure says what it shows, labels and titles name the split, the number of tasks and
+each run's env steps; reference returns on the same tasks (a random policy, dotted, and the
+known-task optimum, dashed; ``metarl.references``) are drawn when the results carry them, and
+vertical lines mark where an agent adapts when it records ``adaptation_episodes`` (MAML and
+CAVIA: an inner step after every ``K`` episodes; see ``metarl.agent``).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .evaluation import AdaptationResult, load_adaptation, mean_ci
 from .files import atomic_write_bytes
+from .references import REFERENCE_NAMES
 
 if TYPE_CHECKING:  # curves reads TensorBoard events; importing it here would load tensorboard for every plot
     from .curves import LearningCurve
@@ -34,25 +41,84 @@ if TYPE_CHECKING:  # curves reads TensorBoard events; importing it here would lo
 
 @dataclass(frozen=True)
 class Curve:
-    """One line of an adaptation figure: mean return per episode index and its interval."""
+    """One line of an adaptation figure: mean return per episode index and its interval.
+
+    Optional: ``agent``, the agent's name (legend entries of its markers); ``references``,
+    reference returns on the same tasks (drawn as horizontal lines); ``adaptation_episodes`` and
+    ``adaptation_updates``, where the agent adapts (vertical lines after episodes ``K, 2K, ...``,
+    at most ``adaptation_updates`` of them; see ``metarl.agent``).
+    """
 
     label: str
     episodes: np.ndarray
     mean: np.ndarray
     ci_low: np.ndarray
     ci_high: np.ndarray
+    agent: str = ""
+    references: Mapping[str, float] | None = None
+    adaptation_episodes: int | None = None
+    adaptation_updates: int | None = None
+
+
+def format_steps(steps: int) -> str:
+    """Env steps in three significant digits: ``7``, ``20k``, ``1.23M``."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(steps) >= scale:
+            return f"{steps / scale:.3g}{suffix}"
+    return str(int(steps))
+
+
+def _steps_text(results: Sequence[AdaptationResult]) -> str | None:
+    """The env steps of the evaluated agents (one value or a range); ``None`` when unknown."""
+    steps = sorted({r.step for r in results if r.step is not None})
+    if not steps:
+        return None
+    span = format_steps(steps[0]) if len(steps) == 1 else f"{format_steps(steps[0])}-{format_steps(steps[-1])}"
+    return f"{span} env steps"
+
+
+def _tasks_text(results: Sequence[AdaptationResult]) -> str:
+    counts = sorted({len(r.tasks) for r in results})
+    return f"{'/'.join(map(str, counts))} task{'s' if counts != [1] else ''}"
+
+
+def _common(values: Sequence[int | None]) -> int | None:
+    """The value all runs share, else ``None`` (no marker is drawn for runs that disagree)."""
+    return values[0] if len(set(values)) == 1 else None
+
+
+def _mean_references(results: Sequence[AdaptationResult]) -> dict[str, float] | None:
+    """Per reference that every run carries, the mean over runs (seeds differ in the random one)."""
+    if any(r.references is None for r in results):
+        return None
+    keys = [k for k in results[0].references if all(k in r.references for r in results)]
+    return {k: float(np.mean([r.references[k] for r in results])) for k in keys} or None
+
+
+def _curve(results: Sequence[AdaptationResult], label: str, mean, low, high) -> Curve:
+    return Curve(
+        label, np.arange(1, results[0].episodes + 1), mean, low, high, results[0].agent, _mean_references(results),
+        _common([r.adaptation_episodes for r in results]), _common([r.adaptation_updates for r in results]),
+    )  # fmt: skip
+
+
+def _label(results: Sequence[AdaptationResult], seeds: str) -> str:
+    first = results[0]
+    details = ", ".join(x for x in (_tasks_text(results), seeds, _steps_text(results)) if x)
+    return f"{first.agent} on {first.env_id} ({first.split}: {details})"
 
 
 def result_curve(result: AdaptationResult) -> Curve:
-    """The curve of one run: mean over tasks, interval over tasks."""
+    """The curve of one run: mean over tasks, interval over tasks. The label names the agent, the
+    env, the split, the number of tasks, the seed and (when known) the agent's env steps."""
     mean, low, high = mean_ci(result.returns)
-    label = f"{result.agent} on {result.env_id} ({result.split}, seed {result.seed})"
-    return Curve(label, np.arange(1, result.episodes + 1), mean, low, high)
+    return _curve([result], _label([result], f"seed {result.seed}"), mean, low, high)
 
 
 def seeds_curve(results: Sequence[AdaptationResult]) -> Curve:
     """The curve of several runs of one experiment: mean over runs of their mean over tasks,
-    interval over runs. All runs must have the same number of episodes."""
+    interval over runs. All runs must have the same number of episodes. References are averaged
+    over the runs; markers are kept where every run has the same ``adaptation_episodes``."""
     counts = {r.episodes for r in results}
     if len(counts) != 1:
         raise ValueError(
@@ -60,10 +126,8 @@ def seeds_curve(results: Sequence[AdaptationResult]) -> Curve:
             f"episodes {sorted(counts)}; evaluate every seed with the same episodes"
         )
     mean, low, high = mean_ci(np.stack([r.returns.mean(axis=0) for r in results]))
-    seeds = ", ".join(str(r.seed) for r in results)
-    first = results[0]
-    label = f"{first.agent} on {first.env_id} ({first.split}, {len(results)} seeds: {seeds})"
-    return Curve(label, np.arange(1, first.episodes + 1), mean, low, high)
+    seeds = f"{len(results)} seeds: " + ", ".join(str(r.seed) for r in results)
+    return _curve(results, _label(results, seeds), mean, low, high)
 
 
 def adaptation_curves(results: Sequence[AdaptationResult]) -> list[Curve]:
@@ -75,28 +139,81 @@ def adaptation_curves(results: Sequence[AdaptationResult]) -> list[Curve]:
     return [result_curve(g[0]) if len(g) == 1 else seeds_curve(g) for g in groups.values()]
 
 
+def result_title(result: AdaptationResult) -> str:
+    """Title of a one-run figure: agent, env, tasks, split and env steps."""
+    steps = _steps_text([result])
+    return f"{result.agent} on {result.env_id}\n{_tasks_text([result])} of the {result.split} set" + (
+        f", after {steps}" if steps else ""
+    )
+
+
+def curves_title(results: Sequence[AdaptationResult]) -> str:
+    """Title of an overlay: the env, split and task count when the runs share them."""
+    envs, splits = {r.env_id for r in results}, {r.split for r in results}
+    if len(envs) == 1 and len(splits) == 1:
+        return f"Adaptation on {results[0].env_id}: {_tasks_text(results)} of the {results[0].split} set per run"
+    return "Adaptation curves"
+
+
+#: Line style of each reference (``metarl.references``); others are dash-dotted.
+REFERENCE_STYLES = {"random": ":", "optimum": "--"}
+
+
 def adaptation_figure(curves: Sequence[Curve], title: str | None = None) -> Figure:
     """A figure of mean return against episode index, one line per curve with a shaded interval
-    (left out where it is undefined)."""
-    figure = Figure(figsize=(6.4, 4.2), layout="constrained")
+    (left out where it is undefined); the curves' references as horizontal lines (random
+    dotted, optimum dashed; black when all curves share them, else in each curve's colour), and
+    vertical lines between episode ``jK`` and ``jK + 1`` where a curve's agent adapts after every
+    ``K = adaptation_episodes`` episodes."""
+    figure = Figure(figsize=(7.2, 5.6), layout="constrained")
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
+    colors = []
     for curve in curves:
         (line,) = ax.plot(curve.episodes, curve.mean, marker="o", label=curve.label)
+        colors.append(line.get_color())
         defined = np.isfinite(curve.ci_low) & np.isfinite(curve.ci_high)
         if defined.any():
             ax.fill_between(
                 curve.episodes, curve.ci_low, curve.ci_high, where=defined, color=line.get_color(), alpha=0.2,
                 linewidth=0,
             )
+    reference_sets = {tuple(sorted(c.references.items())) for c in curves if c.references}
+    drawn = set()
+    for curve, color in zip(curves, colors):
+        for name, value in (curve.references or {}).items():
+            if (name, value) in drawn:
+                continue  # several curves on the same tasks share one line
+            drawn.add((name, value))
+            ax.axhline(
+                value, color="black" if len(reference_sets) == 1 else color, linewidth=1.2,
+                linestyle=REFERENCE_STYLES.get(name, "-."), label=f"{REFERENCE_NAMES.get(name, name)} ({value:.3g})",
+            )  # fmt: skip
+    for curve, color in zip(curves, colors):
+        # One legend entry per curve for all its marks; dash-dot-dot, unlike the references.
+        label = f"{curve.agent or 'agent'}: adapts after every {curve.adaptation_episodes} episodes"
+        for j, x in enumerate(adaptation_marks(curve)):
+            ax.axvline(x, color=color, linewidth=1.0, alpha=0.6, linestyle=(0, (4, 2, 1, 2)), label=None if j else label)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("episode of the trial")
-    ax.set_ylabel("return (mean, 95% CI)")
+    ax.set_xlabel("episode of the trial (same task)")
+    ax.set_ylabel("return per episode (mean, 95% CI)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    # Below the axes: inside, the long labels would hide the curves and the reference lines.
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize="medium")
     return figure
+
+
+def adaptation_marks(curve: Curve) -> list[float]:
+    """x positions of the curve's adaptation steps: ``jK + 0.5`` for ``j = 1, 2, ...`` (between
+    episodes ``jK`` and ``jK + 1``) while an episode follows and at most ``adaptation_updates``."""
+    k, limit = curve.adaptation_episodes, curve.adaptation_updates
+    if not k or len(curve.episodes) == 0:
+        return []
+    last = int(np.max(curve.episodes))
+    count = (last - 1) // k if limit is None else min((last - 1) // k, limit)
+    return [j * k + 0.5 for j in range(1, count + 1)]
 
 
 def figure_png(figure: Figure, dpi: int = 120) -> bytes:
@@ -108,11 +225,14 @@ def figure_png(figure: Figure, dpi: int = 120) -> bytes:
 
 def plot_adaptation_curves(runs: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
     """Overlay the adaptation curves of several runs (run directories, ``eval`` folders or
-    ``adaptation.json`` files) in one PNG written atomically to ``out``; returns ``out``."""
+    ``adaptation.json`` files) in one PNG written atomically to ``out``; returns ``out``. Labels
+    and title name the split, the number of tasks and each run's env steps; references and
+    adaptation steps recorded in the runs are drawn (``adaptation_figure``)."""
     if not runs:
         raise ValueError("plot_adaptation_curves needs at least one run, got none")
-    curves = adaptation_curves([load_adaptation(run) for run in runs])
-    return atomic_write_bytes(out, figure_png(adaptation_figure(curves, title="Adaptation curves")))
+    results = [load_adaptation(run) for run in runs]
+    figure = adaptation_figure(adaptation_curves(results), title=curves_title(results))
+    return atomic_write_bytes(out, figure_png(figure))
 
 
 def learning_curve_figure(

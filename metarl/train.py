@@ -25,6 +25,7 @@ from .config import RunConfig, register_agent_config
 from .evaluation import AdaptationResult, SummaryWriterLike, evaluate_adaptation, write_adaptation
 from .lock import run_lock
 from .logger import Logger, Progress
+from .references import reference_returns
 from .rng import rng_state, set_rng_state
 from .runs import EVAL_DIR, load_checkpoint, save_checkpoint
 from .tasks import Task, stack_tasks
@@ -122,10 +123,14 @@ def evaluate_run(
     folder: str = EVAL_DIR,
     split: str | None = None,
     episodes: int | None = None,
+    with_references: bool = False,
 ) -> AdaptationResult:
     """The adaptation curve of ``trainer.agent`` on held-out tasks (``split`` and ``episodes``
     default to the config's ``eval`` section), written into ``run_dir / folder`` and, with a
     ``writer``, to TensorBoard at ``trainer.env_steps``.
+
+    ``with_references``: also score a random policy (and the family's known-task optimum where
+    it defines one) on the same tasks, recorded beside the curve (``metarl.references``).
 
     The global random generators are left as they were, so evaluating (or not, or more often)
     never changes what training does next.
@@ -141,9 +146,14 @@ def evaluate_run(
             device=str(resolve_device(cfg.device)),
             env_kwargs=cfg.env.kwargs,
         )
+        if with_references:  # the same tasks, seed and env options as the curve
+            result.references = reference_returns(
+                cfg.env.id, split or cfg.eval.split, episodes or cfg.eval.episodes, cfg.seed, cfg.env.kwargs,
+                str(resolve_device(cfg.device)),
+            )  # fmt: skip
     finally:
         set_rng_state(saved)
-    write_adaptation(result, run_dir, writer=writer, step=trainer.env_steps, folder=folder)
+    write_adaptation(result, run_dir, writer=writer, step=trainer.env_steps, folder=folder, references=result.references)
     return result
 
 
@@ -275,7 +285,7 @@ def _train(
                 logger.scalar("perf/train_seconds", seconds_so_far, step)
             progress.update(step, **({"ret": float(np.mean(new_returns))} if new_returns else {}))
             if evaluated:
-                evaluate_run(cfg, trainer, run_dir, logger.writer)
+                evaluate_run(cfg, trainer, run_dir, logger.writer, with_references=last)
             if checkpoint_due.due(step) or last or stop:
                 # After this step's logs and evaluation (flushed), so resuming from it redoes none of them.
                 logger.flush()

@@ -1,4 +1,4 @@
-"""The adaptation interface, the one evaluation rollout, its files and the adaptation-curve plots."""
+"""The adaptation interface, the one evaluation rollout and its files (plots: tests/test_plotting.py)."""
 
 import csv
 import json
@@ -21,7 +21,6 @@ from metarl.evaluation import (
     run_adaptation,
     write_adaptation,
 )
-from metarl.plotting import adaptation_curves, adaptation_figure, plot_adaptation_curves
 
 
 def make_vec(env_id, tasks, **kwargs):
@@ -380,48 +379,42 @@ def test_a_single_task_has_no_interval_and_writes_null(tmp_path):
     assert [(e["mean"], e["ci_low"], e["ci_high"]) for e in meta["per_episode"]] == [(1.0, None, None), (2.0, None, None)]
 
 
-# ----- plots ------------------------------------------------------------------------------------
+def test_references_and_adaptation_marks_round_trip_and_old_files_still_load(tmp_path):
+    agent = TryArmsAgent()
+    agent.adaptation_episodes, agent.adaptation_updates = 3, 2
+    result = evaluate_adaptation(agent, "metarl/BernoulliBandit-v0", episodes=4)
+    assert (result.adaptation_episodes, result.adaptation_updates, result.references) == (3, 2, None)
+    writer = FakeWriter()
+    refs = {"random": 0.5, "optimum": 0.8}
+    folder = write_adaptation(result, tmp_path, writer=writer, step=9, references=refs)
+    meta = json.loads((folder / "adaptation.json").read_text())
+    assert meta["references"] == refs and (meta["adaptation_episodes"], meta["adaptation_updates"]) == (3, 2)
+    assert {k: v for k, v in writer.scalars.items() if k.startswith("eval/reference/")} == {
+        "eval/reference/random": (0.5, 9), "eval/reference/optimum": (0.8, 9)
+    }
+    back = load_adaptation(tmp_path)
+    assert (back.references, back.step, back.adaptation_episodes, back.adaptation_updates) == (refs, 9, 3, 2)
+    write_adaptation(back, tmp_path / "again")  # the loaded result's references are written again
+    assert load_adaptation(tmp_path / "again").references == refs
+
+    # A file written before these entries existed: everything else loads, the new fields are None.
+    for key in ("references", "step", "adaptation_episodes", "adaptation_updates"):
+        del meta[key]
+    (folder / "adaptation.json").write_text(json.dumps(meta))
+    old = load_adaptation(tmp_path)
+    assert (old.references, old.step, old.adaptation_episodes, old.adaptation_updates) == (None, None, None, None)
+    np.testing.assert_array_equal(old.returns, result.returns)
+
+    agent.adaptation_episodes = 0
+    with pytest.raises(ValueError, match="adaptation_episodes must be None or an integer >= 1, got 0"):
+        evaluate_adaptation(agent, "metarl/BernoulliBandit-v0", episodes=1)
+
+
+# ----- results for the file tests ----------------------------------------------------------------
 def fake_result(agent, seed, returns, env="metarl/PointRobot-v0"):
     returns = np.asarray(returns, dtype=float)
     tasks = [{"goal": np.zeros(2, np.float32)}] * len(returns)
     return AdaptationResult(env, "test", agent, tasks, returns, np.ones(returns.shape, np.int64), seed)
-
-
-def test_plot_overlays_runs_and_aggregates_seeds(tmp_path):
-    a0 = fake_result("pearl", 0, [[-10, -4], [-12, -6], [-11, -5]])
-    a1 = fake_result("pearl", 1, [[-9, -3], [-13, -2], [-10, -4]])
-    a2 = fake_result("pearl", 2, [[-8, -5], [-11, -3], [-9, -3]])
-    b0 = fake_result("random", 0, [[-20, -21], [-19, -20], [-22, -18]])
-    curves = adaptation_curves([a0, b0, a1, a2])
-    assert [c.label for c in curves] == [
-        "pearl on metarl/PointRobot-v0 (test, 3 seeds: 0, 1, 2)",
-        "random on metarl/PointRobot-v0 (test, seed 0)",
-    ]
-    per_seed = np.stack([r.returns.mean(axis=0) for r in (a0, a1, a2)])
-    np.testing.assert_allclose(curves[0].mean, per_seed.mean(axis=0))
-    low, high = stats.t.interval(0.95, 2, loc=per_seed.mean(axis=0), scale=stats.sem(per_seed, axis=0))
-    np.testing.assert_allclose(curves[0].ci_low, low)
-    np.testing.assert_allclose(curves[0].ci_high, high)
-    np.testing.assert_allclose(curves[1].mean, b0.returns.mean(axis=0))  # one run: interval over tasks
-    np.testing.assert_array_equal(curves[0].episodes, [1, 2])
-
-    figure = adaptation_figure(curves)
-    ax = figure.axes[0]
-    assert len(ax.get_lines()) == 2 and len(ax.collections) == 2  # two lines, two shaded intervals
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == [c.label for c in curves]
-
-    runs = []
-    for i, r in enumerate((a0, a1, a2, b0)):
-        write_adaptation(r, tmp_path / f"run{i}")
-        runs.append(tmp_path / f"run{i}")
-    out = plot_adaptation_curves(runs, tmp_path / "plots" / "curves.png")
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sorted(p.name for p in out.parent.iterdir()) == ["curves.png"]  # no temp files left
-
-    with pytest.raises(ValueError, match="different numbers of episodes \\[1, 2\\]"):
-        adaptation_curves([a0, fake_result("pearl", 3, [[-1.0], [-2.0]])])
-    with pytest.raises(ValueError, match="at least one run"):
-        plot_adaptation_curves([], tmp_path / "x.png")
 
 
 # ----- the random baseline ----------------------------------------------------------------------
