@@ -46,3 +46,15 @@ def test_bandit_exploration_reports_which_arms_each_agent_pulls(capsys):
     assert thompson.best_share_last > thompson.best_share_first  # it learns which arm is best
     assert thompson.regret < random.regret / 2 and thompson.total_reward > random.total_reward
     assert "| thompson | " in capsys.readouterr().out
+
+
+def test_demo_seeds_trains_interrupts_resumes_and_reports_each_seed(tmp_path, capsys):
+    script = load_script("demo_seeds")
+    tiny = ["rl2.num_envs=4", "rl2.hidden_size=8", "rl2.ppo.epochs=1", "eval.episodes=2", "train.total_steps=4000",
+            "train.checkpoint_every=400", "train.log_every=400"]  # fmt: skip
+    (result,) = script.main(["--config", "configs/rl2/demo.yaml", "--seeds", "3", "--parallel", "1",
+                             "--interrupt-at", "0.3", "--out", str(tmp_path), *tiny])  # fmt: skip
+    assert result.seed == 3 and len(result.returns) == 2 and result.optimum is not None and result.random is not None
+    assert 1200 <= result.interrupted_at < 4000  # stopped by Ctrl-C, then resumed to the end
+    assert (tmp_path / "s3" / "checkpoints" / "step_4000.pt").is_file()
+    assert "| 3 | " in capsys.readouterr().out
