@@ -413,7 +413,10 @@ class PEARLLearner:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore everything ``state_dict`` saved."""
+        """Restore everything ``state_dict`` saved (checkpoints with separate ``qf1``/``qf2`` are
+        converted to the ensemble)."""
+        if "qf1.0.weight" in state["agent"]:
+            state = _twin_q_as_ensemble(state)
         self.agent.load_state_dict(state["agent"])
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
@@ -423,6 +426,29 @@ class PEARLLearner:
         self.generator.set_state(state["generators"]["learner"])
         self.env_steps, self.updates, self.iterations = state["env_steps"], state["updates"], state["iterations"]
         self.episode_returns = list(state["episode_returns"])
+
+
+def _twin_q_as_ensemble(state: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint of metarl before the twin Q-functions became one ensemble, converted: weights
+    and their Adam moments stacked member by member (``nn.Linear``'s ``(out, in)`` transposed)."""
+    agent = {k: v for k, v in state["agent"].items() if not k.startswith(("qf1.", "qf2."))}
+    layers = sorted({int(k.split(".")[1]) for k in state["agent"] if k.startswith("qf1.")})
+    old = state["optimizers"]["qf"]
+    moments, per_member = {}, 2 * len(layers)  # old Adam order: qf1's (weight, bias) per layer, then qf2's
+    for i, layer in enumerate(layers):
+        for j, kind in enumerate(("weight", "bias")):
+            members = [state["agent"][f"qf{m}.{layer}.{kind}"] for m in (1, 2)]
+            shape = (lambda t: t.T) if kind == "weight" else (lambda t: t[None])
+            agent[f"qf.layers.{i}.{kind}"] = torch.stack([shape(t) for t in members])
+            olds = [old["state"].get(m * per_member + 2 * i + j) for m in (0, 1)]
+            if all(o is not None for o in olds):
+                moments[2 * i + j] = {
+                    "step": olds[0]["step"],
+                    **{k: torch.stack([shape(o[k]) for o in olds]) for k in ("exp_avg", "exp_avg_sq")},
+                }
+    groups = [{**old["param_groups"][0], "params": list(range(per_member))}]
+    optimizers = {**state["optimizers"], "qf": {"state": moments, "param_groups": groups}}
+    return {**state, "agent": agent, "optimizers": optimizers}
 
 
 def make_pearl_trainer(cfg: RunConfig, device: torch.device) -> PEARLLearner:

@@ -234,14 +234,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     from .config import load_config
     from .runs import EVAL_DIR, checkpoint_step, load_checkpoint
-    from .train import evaluate_run, make_trainer
+    from .train import evaluate_run, make_trainer, restore_trainer
     from .vector import resolve_device
 
     run_dir = Path(args.run_dir)
     cfg = load_config(run_dir / "config.yaml")
     trainer = make_trainer(cfg, resolve_device(cfg.device))
     checkpoint = load_checkpoint(args.checkpoint or run_dir, cfg)
-    trainer.load_state_dict(checkpoint["state"]["trainer"])
+    restore_trainer(trainer, checkpoint)
     episodes = args.episodes or cfg.eval.episodes
     # Its own folder (and TensorBoard run) beside the training record, which stays untouched.
     folder = f"{EVAL_DIR}/{args.tasks}-{episodes}ep-step{checkpoint_step(checkpoint['path'])}"

@@ -27,7 +27,7 @@ from .lock import run_lock
 from .logger import Logger, Progress
 from .references import reference_returns
 from .rng import rng_state, set_rng_state
-from .runs import EVAL_DIR, load_checkpoint, save_checkpoint
+from .runs import EVAL_DIR, CheckpointError, load_checkpoint, save_checkpoint
 from .tasks import Task, stack_tasks
 from .threads import set_threads
 from .vector import TaskVectorEnv, resolve_device
@@ -157,6 +157,19 @@ def evaluate_run(
     return result
 
 
+def restore_trainer(trainer: Trainer, checkpoint: dict[str, Any]) -> None:
+    """Load a checkpoint's trainer state; a state that does not fit this trainer (another
+    version's layout, a damaged field) is a :class:`CheckpointError` naming the file."""
+    try:
+        trainer.load_state_dict(checkpoint["state"]["trainer"])
+    except (KeyError, IndexError, RuntimeError, TypeError, ValueError) as e:
+        reason = (str(e).strip().splitlines() or [""])[0][:300]
+        raise CheckpointError(
+            f"checkpoint {checkpoint.get('path', '?')!r} does not fit this {type(trainer).__name__} "
+            f"({type(e).__name__}: {reason})"
+        ) from None
+
+
 class Schedule:
     """Fires at the first step at or past each multiple of ``every``, counted from step 0, so a run
     resumed from any checkpoint fires at the same steps as one that was never interrupted."""
@@ -247,7 +260,7 @@ def _train(
     if resume and checkpoint is None:
         checkpoint = load_checkpoint(run_dir, cfg)
     if checkpoint is not None:
-        trainer.load_state_dict(checkpoint["state"]["trainer"])
+        restore_trainer(trainer, checkpoint)
         set_rng_state(checkpoint["state"]["rng"])
         resume_step = checkpoint["step"]
         # Checkpoints written before metarl counted training time lack it: the run's total stays unknown.

@@ -13,7 +13,7 @@ import metarl
 import metarl.vector
 from metarl.meta_env import MetaEnv
 
-ANALYTIC = [i for i, s in metarl.registered_families().items() if "AnalyticVectorEnv" in repr(s.vector_entry_point)]
+ANALYTIC = [f"metarl/{name}-v0" for name in metarl.envs.ANALYTIC_FAMILIES]
 
 
 def make_vec(env_id, num_envs, **kwargs):

@@ -165,3 +165,33 @@ def test_pearl_adapts_on_the_point_robot(tmp_path):
     # paired comparison over the 30 held-out tasks: the mean gain is clearly positive
     assert gain.mean() > 1.0 and gain.mean() > 2 * gain.std(ddof=1) / np.sqrt(len(gain)), (prior.mean(), adapted.mean())
     assert adapted.mean() > random_returns.mean() + 3.0
+
+
+def test_a_checkpoint_with_separate_twin_q_functions_loads_into_the_ensemble():
+    """Runs trained before the twin Q-functions became one ensemble resume: their qf1/qf2 weights
+    and Adam moments are stacked into it."""
+    first = make_trainer(load_config(POINT, TINY), torch.device("cpu"))
+    first.train_iteration()
+    state = first.state_dict()
+    # The same state in the earlier layout: nn.Sequential Linear layers at 0, 2, 4, 6 per member.
+    old_agent = {k: v for k, v in state["agent"].items() if not k.startswith("qf.")}
+    old_moments, n = {}, len(first.agent.qf.layers)
+    for i in range(n):
+        for j, kind in enumerate(("weight", "bias")):
+            stacked = state["agent"][f"qf.layers.{i}.{kind}"]
+            moment = state["optimizers"]["qf"]["state"][2 * i + j]
+            for m in (0, 1):
+                unshape = (lambda t: t.T) if kind == "weight" else (lambda t: t[0])
+                old_agent[f"qf{m + 1}.{2 * i}.{kind}"] = unshape(stacked[m])
+                old_moments[m * 2 * n + 2 * i + j] = {
+                    "step": moment["step"], **{k: unshape(moment[k][m]) for k in ("exp_avg", "exp_avg_sq")}
+                }
+    groups = [{**state["optimizers"]["qf"]["param_groups"][0], "params": list(range(4 * n))}]
+    old = {**state, "agent": old_agent,
+           "optimizers": {**state["optimizers"], "qf": {"state": old_moments, "param_groups": groups}}}  # fmt: skip
+    second = make_trainer(load_config(POINT, TINY), torch.device("cpu"))
+    second.load_state_dict(old)
+    for (name, a), b in zip(first.agent.state_dict().items(), second.agent.state_dict().values()):
+        assert torch.equal(a, b), name
+    for a, b in zip(first.optimizers["qf"].state.values(), second.optimizers["qf"].state.values()):
+        assert torch.equal(a["exp_avg"], b["exp_avg"]) and torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])

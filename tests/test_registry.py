@@ -13,6 +13,7 @@ from gymnasium import spaces
 import metarl
 from metarl import MetaEnv, register_family, registered_families, unregister_family
 from metarl.cli import main
+from metarl.registry import generic_vector_entry
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -44,6 +45,8 @@ def test_readme_example_registers_a_working_family(my_envs, capsys):
     _, reward, *_ = env.step(np.array([0.1], np.float32))
     assert reward == pytest.approx(-0.4, abs=1e-6)
     assert registered_families()["mine/ChainWalk-v0"].entry_point == "my_envs:ChainWalkEnv"
+    # No vector_entry_point given: the generic batched face over copies of the single env.
+    assert registered_families()["mine/ChainWalk-v0"].vector_entry_point == generic_vector_entry("my_envs:ChainWalkEnv")
     assert len(env.unwrapped.task_set("test")) == 30
     with pytest.raises(ValueError, match=r"'goal'.*\[-1, 1\]"):
         env.reset(options={"task": {"goal": 1.5}})

@@ -9,7 +9,7 @@ from gymnasium.vector import AutoresetMode
 import metarl
 from metarl.vector import AnalyticVectorEnv
 
-ANALYTIC = [i for i, s in metarl.registered_families().items() if "AnalyticVectorEnv" in repr(s.vector_entry_point)]
+ANALYTIC = [f"metarl/{name}-v0" for name in metarl.envs.ANALYTIC_FAMILIES]
 DETERMINISTIC_TASKS = {  # degenerate tasks make the stochastic families deterministic
     "metarl/BernoulliBandit-v0": lambda i: {"arm_probs": np.eye(5, dtype=np.float32)[i % 5]},
     "metarl/TabularMDP-v0": lambda i: {

@@ -8,7 +8,7 @@ import torch
 import metarl
 from metarl.tasks import tasks_equal
 
-MUJOCO = [i for i, s in metarl.registered_families().items() if "MujocoVectorEnv" in repr(s.vector_entry_point)]
+MUJOCO = [f"metarl/{name}-v0" for name in metarl.envs.MUJOCO_FAMILIES]
 
 
 def make_vec(env_id, num_envs, **kwargs):
