@@ -141,6 +141,9 @@ def _print_summary(result: AdaptationResult, folder: Path) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .config import load_config
+
+    # A config mistake is reported before torch and the agents load (the config is read first).
+    cfg = load_config(args.config, args.overrides) if args.config and not args.resume else None
     from .evaluation import load_adaptation
     from .lock import run_lock
     from .preflight import check_env_config
@@ -175,7 +178,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise ValueError("--checkpoint goes with --resume RUN_DIR")
         if not args.config:
             raise ValueError("give a CONFIG file (e.g. configs/pearl/point_robot.yaml) or --resume RUN_DIR")
-        cfg = _with_imports(load_config(args.config, args.overrides), args.imports)
+        cfg = _with_imports(cfg, args.imports)
         # Everything that can be refused is refused before the run directory exists.
         check_env_config(cfg.env)
         trainer = make_trainer(cfg, resolve_device(cfg.device))

@@ -375,13 +375,19 @@ def from_dict(data: Mapping[str, Any]) -> RunConfig:
     if not isinstance(agent, str):
         raise _wrong_type("agent", agent, str)
     import_modules(data.get("imports") or [], data.get("python_path") or [])
-    agent_type = agent_config_type(agent)
     # The agent's section is named after the agent, so the allowed top-level keys depend on it.
     allowed = [f.name for f in dataclasses.fields(RunConfig) if f.name != "agent_config"] + [agent]
     for key in data:
         if key not in allowed:
             raise ConfigError(f"unknown key {str(key)!r}{_suggest(str(key), allowed)}")
     common = {k: v for k, v in data.items() if k != agent}
+    # The common sections are checked before the agents (and torch) are imported, so most mistakes
+    # are reported at once; the agent's own section needs its registered dataclass.
+    hints = typing.get_type_hints(RunConfig)
+    for key, value in common.items():
+        if key != "agent":
+            _convert(value, hints[key], key)
+    agent_type = agent_config_type(agent)
     agent_config = _convert({} if data.get(agent) is None else data[agent], agent_type, agent)
     return _build(RunConfig, common, "", extra={"agent_config": agent_config})
 

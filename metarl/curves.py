@@ -18,6 +18,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 _TAG = re.compile(r"^eval/adaptation/return_ep(\d+)$")
 _TRAIN_SECONDS = "perf/train_seconds"
+_REFERENCE = "eval/reference/"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class LearningCurve:
     seconds: list[float]
     #: Half-widths of the 95% intervals over tasks, like ``returns`` (NaN where not logged).
     ci95: list[list[float]] | None = None
+    #: Reference scores on the same tasks logged with the final evaluation (``eval/reference/<name>``:
+    #: ``random``, ``optimum``), the latest value of each.
+    references: dict[str, float] | None = None
 
     def adapted_returns(self) -> list[float]:
         """Per evaluation, the return of its last evaluated episode (the most adapted one)."""
@@ -68,8 +72,11 @@ def learning_curve(run_dir: str | os.PathLike) -> LearningCurve:
             for event in events.Scalars(f"eval/adaptation/ci95_ep{k}"):
                 half.setdefault(event.step, {})[k] = event.value
     ci95 = [[half.get(s, {}).get(k, math.nan) for k in episodes] for s in steps] if half else None
+    references = {
+        tag.rsplit("/", 1)[1]: events.Scalars(tag)[-1].value for tag in scalar_tags if tag.startswith(_REFERENCE)
+    } or None
     if _TRAIN_SECONDS not in scalar_tags:
-        return LearningCurve(steps, episodes, returns, [wall[s] for s in steps], ci95)
+        return LearningCurve(steps, episodes, returns, [wall[s] for s in steps], ci95, references)
     trained = {e.step: e.value for e in events.Scalars(_TRAIN_SECONDS)}
     # Runs from before metarl counted training time lack it at some steps.
-    return LearningCurve(steps, episodes, returns, [trained.get(s, math.nan) for s in steps], ci95)
+    return LearningCurve(steps, episodes, returns, [trained.get(s, math.nan) for s in steps], ci95, references)

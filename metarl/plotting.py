@@ -258,6 +258,13 @@ def learning_curve_figure(
             color = line.get_color()
             if half is not None and np.isfinite(half[:, column]).any():
                 ax.fill_between(curve.steps, y - half[:, column], y + half[:, column], color=color, alpha=0.15, linewidth=0)
+    drawn: set[tuple[str, float]] = set()
+    for curve in curves.values():  # reference scores on the same tasks, once per distinct value
+        for name, value in sorted((curve.references or {}).items()):
+            if (name, round(value, 6)) not in drawn:
+                drawn.add((name, round(value, 6)))
+                ax.axhline(value, color="grey", linewidth=1.2, linestyle=REFERENCE_STYLES.get(name, "-."),
+                           label=f"{REFERENCE_NAMES.get(name, name)} ({value:.3g})")  # fmt: skip
     if target is not None:
         ax.axhline(target, color="black", linewidth=1, linestyle=":", label=f"target {target:g}")
     ax.set_xlabel("env steps")

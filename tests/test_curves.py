@@ -4,6 +4,7 @@ TensorBoard, prints them, finds when a target was reached and draws them."""
 import math
 
 import numpy as np
+import pytest
 from torch.utils.tensorboard import SummaryWriter
 
 from metarl import cli
@@ -94,3 +95,15 @@ def test_curve_minutes_are_training_time_where_the_run_counted_it(tmp_path):
         writer.add_scalar("perf/train_seconds", 150.0, 2000)
     seconds = learning_curve(run).seconds
     assert seconds[:2] == [60.0, 150.0] and math.isnan(seconds[2])  # 3000: evaluated after training
+
+
+def test_reference_scores_of_the_final_evaluation_are_drawn_as_lines(tmp_path):
+    run = write_run(tmp_path / "run")
+    with SummaryWriter(str(run)) as writer:
+        writer.add_scalar("eval/reference/random", -20.0, 3000)
+        writer.add_scalar("eval/reference/optimum", -3.9, 3000)
+    curve = learning_curve(run)
+    assert curve.references == {"random": -20.0, "optimum": pytest.approx(-3.9)}
+    ax = learning_curve_figure({"a": curve}).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "random policy (-20)" in labels and "known-task optimum (-3.9)" in labels

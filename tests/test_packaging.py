@@ -75,11 +75,14 @@ def test_editable_install_imports_from_the_repo_folders(tmp_path):
     assert not (site / "envs").exists() and not (site / "agents").exists()
 
 
-def test_the_cli_answers_help_and_argument_errors_without_importing_torch():
-    """`metarl --help` and a mistyped command start at once: torch, the families' modules and the
-    agents are imported only by the commands that need them."""
+def test_the_cli_answers_help_argument_and_config_errors_without_importing_torch(tmp_path):
+    """`metarl --help`, a mistyped command and a mistyped config key start at once: torch, the
+    families' modules and the agents are imported only by the commands that need them."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("agent: pearl\nenv: {id: metarl/PointRobot-v0}\ntrain: {total_stepz: 5}\n")
     script = (
         "import sys\nfrom metarl import cli\n"
+        f"assert cli.main(['train', {str(bad)!r}]) == 2\n"
         "for argv in (['--help'], ['train', '--help'], ['trian'], ['evaluate']):\n"
         "    try:\n        cli.main(argv)\n    except SystemExit:\n        pass\n"
         "print(sorted(m for m in ('torch', 'mujoco', 'metarl.agents', 'matplotlib') if m in sys.modules))"
