@@ -188,7 +188,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             run_dir = Path(args.run_dir)
             check_new_run_dir(run_dir)  # before the lock file goes into a directory we may not use
         with run_lock(run_dir):
-            make_run_dir(cfg, run_dir)
+            if args.run_dir is not None:
+                make_run_dir(cfg, run_dir)
             print(f"run directory: {run_dir}")
             trainer = _train_or_stop(train, run_dir, cfg, trainer=trainer, quiet=args.quiet)
             if isinstance(trainer, int):

@@ -24,7 +24,7 @@ from metarl.evaluation import load_adaptation
 from metarl.runs import checkpoint_paths, checkpoint_step
 
 ROOT = Path(__file__).resolve().parents[1]
-RL2 = ROOT / "configs" / "rl2" / "demo.yaml"
+RL2 = ROOT / "configs" / "rl2" / "demo.yaml"  # absolute: some tests change directory
 # 40 env steps per iteration; periods that do not divide each other, so resuming with relative
 # schedules would shift them.
 RL2_ARGS = [str(RL2), "rl2.num_envs=4", "rl2.hidden_size=8", "rl2.ppo.epochs=1", "eval.episodes=2",
@@ -330,3 +330,11 @@ def test_a_signal_to_a_training_process_keeps_its_work(signum, tmp_path):
     assert 120 <= stopped < 4000
     assert train_cli("--resume", str(run)) == 0
     assert_same_record(run, record(full))
+
+
+def test_a_run_in_the_default_directory_starts_without_warnings(tmp_path, monkeypatch, recwarn, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert train_cli(*RL2_ARGS, "train.total_steps=80") == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    assert checkpoint_paths(run) and not [w for w in recwarn if "restarting" in str(w.message)]
+    assert "warning" not in capsys.readouterr().err
