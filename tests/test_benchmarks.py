@@ -58,3 +58,13 @@ def test_demo_seeds_trains_interrupts_resumes_and_reports_each_seed(tmp_path, ca
     assert 1200 <= result.interrupted_at < 4000  # stopped by Ctrl-C, then resumed to the end
     assert (tmp_path / "s3" / "checkpoints" / "step_4000.pt").is_file()
     assert "| 3 | " in capsys.readouterr().out
+
+
+def test_pearl_update_times_meta_updates_of_each_config(capsys):
+    script = load_script("pearl_update")
+    tiny = ["pearl.hidden_size=16", "pearl.encoder_hidden_size=16", "pearl.meta_batch=2", "pearl.batch_size=8"]
+    (row,) = script.main([*tiny, "--updates", "3", "--warmup", "1", "--configs", "configs/pearl/demo.yaml"])
+    assert row.updates == 3 and row.samples_per_update == 16 and row.ms_per_update > 0
+    assert "| configs/pearl/demo.yaml | cpu | " in capsys.readouterr().out
+    with pytest.raises(ValueError, match="trains agent 'rl2'"):
+        script.main(["--updates", "1", "--configs", "configs/rl2/demo.yaml"])
