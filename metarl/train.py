@@ -135,22 +135,16 @@ def evaluate_run(
     The global random generators are left as they were, so evaluating (or not, or more often)
     never changes what training does next.
     """
+    split, episodes = split or cfg.eval.split, episodes or cfg.eval.episodes
+    device = str(resolve_device(cfg.device))
     saved = rng_state()
     try:
         result = evaluate_adaptation(
-            trainer.agent,
-            cfg.env.id,
-            split=split or cfg.eval.split,
-            episodes=episodes or cfg.eval.episodes,
-            seed=cfg.seed,
-            device=str(resolve_device(cfg.device)),
+            trainer.agent, cfg.env.id, split=split, episodes=episodes, seed=cfg.seed, device=device,
             env_kwargs=cfg.env.kwargs,
-        )
+        )  # fmt: skip
         if with_references:  # the same tasks, seed and env options as the curve
-            result.references = reference_returns(
-                cfg.env.id, split or cfg.eval.split, episodes or cfg.eval.episodes, cfg.seed, cfg.env.kwargs,
-                str(resolve_device(cfg.device)),
-            )  # fmt: skip
+            result.references = reference_returns(cfg.env.id, split, episodes, cfg.seed, cfg.env.kwargs, device)
     finally:
         set_rng_state(saved)
     write_adaptation(result, run_dir, writer=writer, step=trainer.env_steps, folder=folder, references=result.references)
