@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -166,11 +167,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         with run_lock(run_dir):
             cfg, checkpoint = resume_run(run_dir, overrides, args.checkpoint)
             print(f"run directory: {run_dir}" + (f" (from {Path(checkpoint['path']).name})" if checkpoint else ""))
-            trainer = _train_or_stop(
-                train, run_dir, cfg, resume=checkpoint is not None, checkpoint=checkpoint, quiet=args.quiet
-            )
-            if isinstance(trainer, int):
-                return trainer
+            trainer = train(cfg, run_dir, resume=checkpoint is not None, checkpoint=checkpoint, quiet=args.quiet)
         if checkpoint is not None and trainer.env_steps == checkpoint["step"] >= cfg.train.total_steps:
             print(f"the run had finished at {trainer.env_steps} env steps; raise train.total_steps to continue it")
     else:
@@ -191,9 +188,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             if args.run_dir is not None:
                 make_run_dir(cfg, run_dir)
             print(f"run directory: {run_dir}")
-            trainer = _train_or_stop(train, run_dir, cfg, trainer=trainer, quiet=args.quiet)
-            if isinstance(trainer, int):
-                return trainer
+            trainer = train(cfg, run_dir, trainer=trainer, quiet=args.quiet)
     _print_summary(load_adaptation(run_dir), run_dir / "eval")
     print(f"trained {trainer.env_steps} env steps")
     return 0
@@ -219,18 +214,6 @@ def _import_root(module_file: str, name: str) -> str:
     for _ in range(depth):
         path = path.parent
     return str(path)
-
-
-def _train_or_stop(train: Callable, run_dir: Path, cfg: Any, **kwargs: Any) -> Any:
-    """``train(cfg, run_dir, **kwargs)``; on Ctrl-C or SIGTERM (it stopped with a checkpoint), the
-    exit status 128 + the signal's number after saying how to continue."""
-    from .train import TrainingStopped
-
-    try:
-        return train(cfg, run_dir, **kwargs)
-    except TrainingStopped as stopped:
-        print(f"{stopped}; continue with: metarl train --resume {run_dir}", file=sys.stderr)
-        return 128 + stopped.signum
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -414,9 +397,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"metarl {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"metarl {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        # Training stopped by a first SIGINT/SIGTERM has written a checkpoint and says how to go on.
+        signum = getattr(stop, "signum", signal.SIGINT)
+        print(f"metarl {args.command}: {stop or 'interrupted'}", file=sys.stderr)
+        return 128 + signum
     finally:
         warnings.formatwarning = formatwarning
 

@@ -185,11 +185,14 @@ class Schedule:
 
 class TrainingStopped(KeyboardInterrupt):
     """Training stopped on a signal (Ctrl-C's SIGINT, or SIGTERM) after writing a checkpoint at
-    ``step``: ``metarl train --resume`` continues it with nothing lost."""
+    ``step``: ``metarl train --resume run_dir`` continues it with nothing lost."""
 
-    def __init__(self, signum: int, step: int) -> None:
-        super().__init__(f"stopped by {signal.Signals(signum).name} at {step} env steps with a checkpoint")
-        self.signum, self.step = signum, step
+    def __init__(self, signum: int, step: int, run_dir: Path) -> None:
+        super().__init__(
+            f"stopped by {signal.Signals(signum).name} at {step} env steps with a checkpoint; "
+            f"continue with: metarl train --resume {run_dir}"
+        )
+        self.signum, self.step, self.run_dir = signum, step, run_dir
 
 
 @contextmanager
@@ -301,5 +304,5 @@ def _train(
             if last or stop:
                 break
     if stop:
-        raise TrainingStopped(stop[0], trainer.env_steps)
+        raise TrainingStopped(stop[0], trainer.env_steps, run_dir)
     return trainer
