@@ -35,7 +35,10 @@ from .evaluation import AdaptationResult, load_adaptation, mean_ci
 from .files import atomic_write_bytes
 from .references import REFERENCE_NAMES
 
-if TYPE_CHECKING:  # curves reads TensorBoard events; importing it here would load tensorboard for every plot
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    # curves reads TensorBoard events; importing it here would load tensorboard for every plot
     from .curves import LearningCurve
 
 
@@ -159,6 +162,18 @@ def curves_title(results: Sequence[AdaptationResult]) -> str:
 REFERENCE_STYLES = {"random": ":", "optimum": "--"}
 
 
+def draw_references(ax: Axes, references: Sequence[tuple[Mapping[str, float] | None, str]]) -> None:
+    """Horizontal lines of reference returns (``metarl.references``), given per curve with its
+    colour: one line per distinct (name, value), since curves on the same tasks share them."""
+    drawn: set[tuple[str, float]] = set()
+    for refs, color in references:
+        for name, value in (refs or {}).items():
+            if (name, value) not in drawn:
+                drawn.add((name, value))
+                ax.axhline(value, color=color, linewidth=1.2, linestyle=REFERENCE_STYLES.get(name, "-."),
+                           label=f"{REFERENCE_NAMES.get(name, name)} ({value:.3g})")  # fmt: skip
+
+
 def adaptation_figure(curves: Sequence[Curve], title: str | None = None) -> Figure:
     """A figure of mean return against episode index, one line per curve with a shaded interval
     (left out where it is undefined); the curves' references as horizontal lines (random
@@ -179,16 +194,8 @@ def adaptation_figure(curves: Sequence[Curve], title: str | None = None) -> Figu
                 linewidth=0,
             )
     reference_sets = {tuple(sorted(c.references.items())) for c in curves if c.references}
-    drawn = set()
-    for curve, color in zip(curves, colors):
-        for name, value in (curve.references or {}).items():
-            if (name, value) in drawn:
-                continue  # several curves on the same tasks share one line
-            drawn.add((name, value))
-            ax.axhline(
-                value, color="black" if len(reference_sets) == 1 else color, linewidth=1.2,
-                linestyle=REFERENCE_STYLES.get(name, "-."), label=f"{REFERENCE_NAMES.get(name, name)} ({value:.3g})",
-            )  # fmt: skip
+    shared = len(reference_sets) == 1
+    draw_references(ax, [(c.references, "black" if shared else color) for c, color in zip(curves, colors)])
     for curve, color in zip(curves, colors):
         # One legend entry per curve for all its marks; dash-dot-dot, unlike the references.
         label = f"{curve.agent or 'agent'}: adapts after every {curve.adaptation_episodes} episodes"
@@ -258,13 +265,7 @@ def learning_curve_figure(
             color = line.get_color()
             if half is not None and np.isfinite(half[:, column]).any():
                 ax.fill_between(curve.steps, y - half[:, column], y + half[:, column], color=color, alpha=0.15, linewidth=0)
-    drawn: set[tuple[str, float]] = set()
-    for curve in curves.values():  # reference scores on the same tasks, once per distinct value
-        for name, value in sorted((curve.references or {}).items()):
-            if (name, round(value, 6)) not in drawn:
-                drawn.add((name, round(value, 6)))
-                ax.axhline(value, color="grey", linewidth=1.2, linestyle=REFERENCE_STYLES.get(name, "-."),
-                           label=f"{REFERENCE_NAMES.get(name, name)} ({value:.3g})")  # fmt: skip
+    draw_references(ax, [(curve.references, "grey") for curve in curves.values()])
     if target is not None:
         ax.axhline(target, color="black", linewidth=1, linestyle=":", label=f"target {target:g}")
     ax.set_xlabel("env steps")
