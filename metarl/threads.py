@@ -31,7 +31,8 @@ def available_cores() -> int:
 
 def count_parameters(trainer: Any) -> int:
     """Trainable parameters of the torch modules a trainer (and its agent) hold as attributes."""
-    modules = [v for obj in (trainer, getattr(trainer, "agent", None)) for v in vars(obj or object()).values()]
+    holders = [obj for obj in (trainer, getattr(trainer, "agent", None)) if hasattr(obj, "__dict__")]
+    modules = [v for obj in holders for v in vars(obj).values()]
     seen: set[int] = set()
     total = 0
     for module in (m for m in modules if isinstance(m, nn.Module)):
