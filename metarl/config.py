@@ -380,16 +380,13 @@ def from_dict(data: Mapping[str, Any]) -> RunConfig:
     for key in data:
         if key not in allowed:
             raise ConfigError(f"unknown key {str(key)!r}{_suggest(str(key), allowed)}")
-    common = {k: v for k, v in data.items() if k != agent}
-    # The common sections are checked before the agents (and torch) are imported, so most mistakes
+    # The common sections are converted before the agents (and torch) are imported, so most mistakes
     # are reported at once; the agent's own section needs its registered dataclass.
     hints = typing.get_type_hints(RunConfig)
-    for key, value in common.items():
-        if key != "agent":
-            _convert(value, hints[key], key)
+    common = {k: _convert(v, hints[k], k) for k, v in data.items() if k not in (agent, "agent")}
     agent_type = agent_config_type(agent)
     agent_config = _convert({} if data.get(agent) is None else data[agent], agent_type, agent)
-    return _build(RunConfig, common, "", extra={"agent_config": agent_config})
+    return _build(RunConfig, {"agent": agent}, "", extra={**common, "agent_config": agent_config})
 
 
 def import_modules(modules: Sequence[str], python_path: Sequence[str] = ()) -> None:
