@@ -76,9 +76,6 @@ class PEARLConfig:
     exploration_episodes: int = 1
     policy_mean_reg: float = 1e-3
     policy_std_reg: float = 1e-3
-    #: Weight of an auxiliary loss (not in oyster: 0 is PEARL as published) that trains the encoder
-    #: to predict each RL-batch transition's scaled reward from ``(s, a, s', z)``, beside the critic.
-    reward_decoder_weight: float = 0.0
 
     def __post_init__(self) -> None:
         positive = ("latent_dim", "hidden_size", "encoder_hidden_size", "meta_batch", "batch_size",
@@ -86,8 +83,7 @@ class PEARLConfig:
                     "replay_capacity", "exploration_episodes", "policy_lr", "qf_lr", "vf_lr", "context_lr", "reward_scale")  # fmt: skip
         for name in positive:
             check(getattr(self, name) > 0, name, getattr(self, name), "> 0")
-        for name in ("initial_steps", "prior_steps", "posterior_steps", "extra_posterior_steps", "kl_lambda",
-                     "reward_decoder_weight"):
+        for name in ("initial_steps", "prior_steps", "posterior_steps", "extra_posterior_steps", "kl_lambda"):
             check(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
         check(0 <= self.discount <= 1, "discount", self.discount, "[0, 1]")
         check(0 < self.tau <= 1, "tau", self.tau, "(0, 1]")
@@ -182,8 +178,6 @@ class PEARLAgent(nn.Module):
         self.qf = EnsembleMLP.from_mlps([mlp(q_in, cfg.hidden_size, 1), mlp(q_in, cfg.hidden_size, 1)])
         self.vf, self.target_vf = mlp(v_in, cfg.hidden_size, 1), mlp(v_in, cfg.hidden_size, 1)
         self.target_vf.load_state_dict(self.vf.state_dict())
-        if cfg.reward_decoder_weight > 0:
-            self.reward_decoder = mlp(2 * obs_dim + action_dim + cfg.latent_dim, cfg.encoder_hidden_size, 1)
         self.register_buffer("action_low", torch.as_tensor(action_space.low, dtype=torch.float32))
         self.register_buffer("action_high", torch.as_tensor(action_space.high, dtype=torch.float32))
         self.to(device)
@@ -267,11 +261,7 @@ class PEARLLearner:
             "policy": torch.optim.Adam(a.policy.parameters(), lr=cfg.policy_lr, foreach=True),
             "qf": torch.optim.Adam(a.qf.parameters(), lr=cfg.qf_lr, foreach=True),
             "vf": torch.optim.Adam(a.vf.parameters(), lr=cfg.vf_lr, foreach=True),
-            # The reward decoder (when used) learns with the encoder it trains.
-            "context": torch.optim.Adam(
-                [*a.encoder.parameters(), *(a.reward_decoder.parameters() if cfg.reward_decoder_weight > 0 else ())],
-                lr=cfg.context_lr, foreach=True,
-            ),
+            "context": torch.optim.Adam(a.encoder.parameters(), lr=cfg.context_lr, foreach=True),
         }
         n = len(train_tasks)
         self.replay = MultiTaskReplay(n, cfg.replay_capacity, obs_dim, a.action_dim, device)
@@ -375,14 +365,9 @@ class PEARLLearner:
             target_v = a.target_vf(torch.cat([next_obs, z], -1)).squeeze(-1)
             q_target = cfg.reward_scale * batch["reward"] + (1.0 - batch["terminated"]) * cfg.discount * target_v
         qf_loss = F.mse_loss(q1, q_target) + F.mse_loss(q2, q_target)
-        encoder_loss = kl_loss + qf_loss
-        if cfg.reward_decoder_weight > 0:  # the scaled reward, so that its loss is on the critic's scale
-            predicted = a.reward_decoder(torch.cat([obs, action, next_obs, z], -1)).squeeze(-1)
-            decoder_loss = cfg.reward_decoder_weight * F.mse_loss(predicted, cfg.reward_scale * batch["reward"])
-            encoder_loss = encoder_loss + decoder_loss
         self.optimizers["context"].zero_grad()
         self.optimizers["qf"].zero_grad()
-        encoder_loss.backward()  # the encoder learns from the KL and the critic (and the reward decoder)
+        (kl_loss + qf_loss).backward()  # the encoder learns from the KL and the critic only
         self.optimizers["qf"].step()
         self.optimizers["context"].step()
 
@@ -410,7 +395,6 @@ class PEARLLearner:
             "losses/policy_loss": policy_loss.item(),
             "losses/kl_loss": kl_loss.item(),
             "charts/z_variance": var.mean().item(),
-            **({"losses/reward_decoder_loss": decoder_loss.item()} if cfg.reward_decoder_weight > 0 else {}),
         }
 
     # ----- checkpointing ---------------------------------------------------------------------------

@@ -9,9 +9,9 @@ import pytest
 import torch
 import yaml
 
-from metarl import cli
 from metarl.config import load_config
 from metarl.evaluation import evaluate_adaptation, load_adaptation
+from metarl import cli
 from metarl.runs import checkpoint_paths, checkpoint_step, latest_checkpoint, make_run_dir
 from metarl.train import make_trainer, train
 
@@ -195,28 +195,3 @@ def test_a_checkpoint_with_separate_twin_q_functions_loads_into_the_ensemble():
         assert torch.equal(a, b), name
     for a, b in zip(first.optimizers["qf"].state.values(), second.optimizers["qf"].state.values()):
         assert torch.equal(a["exp_avg"], b["exp_avg"]) and torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
-
-
-def test_the_reward_decoder_is_off_by_default_and_trains_the_encoder_when_weighted():
-    """``reward_decoder_weight: 0`` is oyster's PEARL (no decoder, no extra loss); a positive weight
-    adds a decoder whose loss falls with training and whose gradient reaches the encoder."""
-    plain = make_trainer(load_config(POINT, TINY), torch.device("cpu"))
-    assert not hasattr(plain.agent, "reward_decoder")
-    plain.train_iteration()
-    assert "losses/reward_decoder_loss" not in plain.update()
-
-    fast = ["pearl.reward_decoder_weight=1", "pearl.context_lr=1e-2"]  # the decoder fits rewards x 100 in 150 steps
-    weighted = make_trainer(load_config(POINT, [*TINY, *fast]), torch.device("cpu"))
-    weighted.train_iteration()
-    first = weighted.update()["losses/reward_decoder_loss"]
-    for _ in range(150):
-        last = weighted.update()["losses/reward_decoder_loss"]
-    assert last < 0.5 * first, (first, last)
-    # Same seed, same data, same initial encoder: they part ways only through the decoder's gradient.
-    without, with_decoder = (make_trainer(load_config(POINT, [*TINY, f"pearl.reward_decoder_weight={w}"]),
-                                          torch.device("cpu")) for w in (0, 1))  # fmt: skip
-    for x, y in zip(without.agent.encoder.parameters(), with_decoder.agent.encoder.parameters()):
-        assert torch.equal(x, y)
-    without.train_iteration(), with_decoder.train_iteration()
-    for x, y in zip(without.agent.encoder.parameters(), with_decoder.agent.encoder.parameters()):
-        assert not torch.equal(x, y)
