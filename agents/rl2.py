@@ -10,8 +10,10 @@ hidden state of a GRU; the "slow" learner is an ordinary policy-gradient method 
 - policy and value heads read the GRU's output; the value function and the discount treat the
   whole trial as one episode (gamma runs across episode boundaries, no bootstrap at the trial's
   end), as in the paper;
-- the slow learner is PPO (the paper used TRPO) on whole trials, with truncated
-  backpropagation through time in chunks of ``bptt_length`` steps for long trials.
+- the slow learner is PPO on whole trials, with truncated backpropagation through time in chunks
+  of ``bptt_length`` steps for long trials; or, as in the paper, TRPO (``slow_learner: trpo``):
+  one trust-region step of the policy on whole trials, with a value function of its own (a second
+  GRU, fitted by Adam with the ``ppo`` section's lr, epochs and minibatches) as GAE's baseline.
 
 Training collects one trial on each of ``num_envs`` tasks per iteration, all at once on the
 device, from a batched env (``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")``
@@ -33,13 +35,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn as nn
 from gymnasium import spaces
 from torch import Tensor
-from torch.distributions import Distribution
+from torch.distributions import Distribution, kl_divergence
 
 from metarl.agent import Transition
 from metarl.config import RunConfig, check
@@ -47,6 +49,7 @@ from metarl.onpolicy import (
     ActionHead,
     PPOConfig,
     RunningMeanStd,
+    TRPOConfig,
     check_action_space,
     clip_grad_and_step,
     gae,
@@ -55,8 +58,9 @@ from metarl.onpolicy import (
     ppo_losses,
     trial_input,
     trial_input_dim,
+    trpo_step,
 )
-from metarl.train import TRAINING_TASK_SOURCES, TrainingTaskSource, TrainingTasks, make_training_env
+from metarl.train import TRAINING_TASK_SOURCES, TrainingTasks, TrainingTaskSource, make_training_env
 from metarl.vector import TaskVectorEnv
 
 
@@ -76,6 +80,8 @@ class RL2Config:
     bptt_length: int | None = None  # None: backpropagate through whole trials
     normalize_rewards: bool = False  # scale rewards by the std of the discounted trial return
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    slow_learner: Literal["ppo", "trpo"] = "ppo"
+    trpo: TRPOConfig = field(default_factory=TRPOConfig)  # used when slow_learner is trpo
 
     def __post_init__(self) -> None:
         for name in ("num_envs", "hidden_size"):
@@ -86,6 +92,9 @@ class RL2Config:
         check(all(w >= 1 for w in self.policy_layers), "policy_layers", self.policy_layers, "a list of integers >= 1")
         allowed = ", ".join(map(repr, TRAINING_TASK_SOURCES))
         check(self.task_source in TRAINING_TASK_SOURCES, "task_source", self.task_source, allowed)
+        check(self.slow_learner in ("ppo", "trpo"), "slow_learner", self.slow_learner, "'ppo' or 'trpo'")
+        check(self.slow_learner == "ppo" or self.bptt_length is None, "bptt_length", self.bptt_length,
+              "null with slow_learner trpo (its step takes whole trials)")  # fmt: skip
 
 
 # ----- networks ----------------------------------------------------------------------------------
@@ -260,7 +269,11 @@ class RL2Learner:
         self.trial_steps = self.trial_episodes * env.max_episode_steps
         self.bptt_length = min(cfg.bptt_length or self.trial_steps, self.trial_steps)
         self.agent = RL2Agent(cfg, env.single_observation_space, env.single_action_space, device, seed)
-        self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=cfg.ppo.lr, eps=1e-5)
+        # TRPO: the policy moves by trust-region steps; Adam fits a value network of its own.
+        self.value_net = RL2Network(cfg, env.single_observation_space, env.single_action_space).to(device) \
+            if cfg.slow_learner == "trpo" else None  # fmt: skip
+        trained = self.value_net if self.value_net is not None else self.agent
+        self.optimizer = torch.optim.Adam(trained.parameters(), lr=cfg.ppo.lr, eps=1e-5)
         self.generator = torch.Generator(device).manual_seed(seed + 1)  # tasks, env seeds, actions, minibatches
         self.training_tasks = TrainingTasks(env, cfg.task_source, self.generator)
         self.return_rms = RunningMeanStd(device=device)
@@ -345,10 +358,38 @@ class RL2Learner:
                 grad_norm = clip_grad_and_step(self.optimizer, losses.total(ppo), ppo.max_grad_norm)
         return {**losses.metrics(), "losses/grad_norm": grad_norm}  # of the last minibatch
 
+    def trpo_update(self, rollout: Rollout) -> dict[str, float]:
+        """One TRPO step of the policy on whole trials, advantages from the value network's GAE;
+        then the value network's Adam epochs on minibatches of whole trials."""
+        ppo, net, value_net = self.cfg.ppo, self.agent.net, self.value_net
+        h0, mask, actions = rollout.hidden[0], rollout.mask, rollout.actions
+        with torch.no_grad():
+            old_dist, _, _ = net(rollout.inputs, h0)
+            values = value_net(rollout.inputs, h0)[1]
+        rewards = self.scaled_rewards(rollout)
+        advantages, returns = gae(rewards, values, rollout.trial_end, torch.zeros_like(values[0]), ppo.gamma, ppo.gae_lambda)
+        adv = normalize(advantages, mask) if ppo.normalize_advantages else advantages
+
+        def objective(differentiable: bool) -> tuple[Tensor, Tensor]:
+            with torch.set_grad_enabled(differentiable):
+                dist, _, _ = net(rollout.inputs, h0)
+                ratio = torch.exp(dist.log_prob(actions) - rollout.log_probs)
+                loss = -(ratio * adv)[mask].mean() - ppo.entropy_coef * dist.entropy()[mask].mean()
+                return loss, kl_divergence(old_dist, dist)[mask].mean()
+
+        policy_params = [p for name, p in net.named_parameters() if not name.startswith("critic.")]
+        metrics = trpo_step(policy_params, objective, self.cfg.trpo)
+        for _ in range(ppo.epochs):
+            for idx in minibatch_indices(mask.shape[1], ppo.num_minibatches, self.generator, self.device):
+                predicted = value_net(rollout.inputs[:, idx], h0[idx])[1]
+                value_loss = (predicted - returns[:, idx]).square()[mask[:, idx]].mean()
+                grad_norm = clip_grad_and_step(self.optimizer, value_loss, ppo.max_grad_norm)
+        return {**metrics, "losses/value_loss": value_loss.item(), "losses/value_grad_norm": grad_norm}
+
     def train_iteration(self) -> dict[str, float]:
-        """Collect one trial per sub-env and run the PPO update on them."""
+        """Collect one trial per sub-env and run the slow learner's update on them."""
         rollout = self.collect()
-        metrics = self.update(rollout)
+        metrics = self.trpo_update(rollout) if self.value_net is not None else self.update(rollout)
         trial_return = rollout.rewards.sum(0)
         self.episode_returns.append(float(trial_return.mean()) / self.trial_episodes)
         self.iterations += 1
@@ -363,6 +404,7 @@ class RL2Learner:
             "optimizer": self.optimizer.state_dict(),
             "generators": {"agent": self.agent.generator.get_state(), "learner": self.generator.get_state()},
             "return_rms": self.return_rms.state_dict(),
+            **({"value_net": self.value_net.state_dict()} if self.value_net is not None else {}),
             "env_steps": self.env_steps,
             "iterations": self.iterations,
             "episode_returns": self.episode_returns[-1000:],
@@ -371,6 +413,8 @@ class RL2Learner:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore everything ``state_dict`` saved."""
         self.agent.load_state_dict(state["agent"])
+        if self.value_net is not None:
+            self.value_net.load_state_dict(state["value_net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.agent.generator.set_state(state["generators"]["agent"])
         self.generator.set_state(state["generators"]["learner"])

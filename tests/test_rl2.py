@@ -10,7 +10,7 @@ import torch
 
 from metarl.agent import Transition
 from metarl.agents.rl2 import RL2Config, RL2Learner, chunk_sequences
-from metarl.config import load_config
+from metarl.config import ConfigError, load_config
 from metarl.evaluation import evaluate_adaptation, load_adaptation
 from metarl.onpolicy import PPOConfig
 from metarl.runs import make_run_dir
@@ -215,3 +215,27 @@ def test_rl2_reaches_90_percent_of_thompson_sampling_on_bernoulli_bandits(tmp_pa
     thompson = mean_trial_return(ThompsonSamplingAgent(5, kind="bernoulli", seed=0, device="cpu"), seeds)
     assert rl2 >= 0.9 * thompson, (rl2, thompson)
     assert load_adaptation(tmp_path / "run").returns.shape == (30, 10)
+
+
+def test_rl2_with_the_papers_trpo_learns_the_bandits_within_its_trust_region(tmp_path, one_thread):
+    """``slow_learner: trpo`` (the paper's outer loop): every policy step stays within ``max_kl``
+    and lowers the surrogate loss, and 150k pulls already reach 90% of Thompson sampling."""
+    from metarl.agents.classical import ThompsonSamplingAgent
+
+    cfg = load_config(DEMO, ["rl2.slow_learner=trpo", "train.total_steps=150000", "train.checkpoint_every=100000000"])
+    trainer = train(cfg, make_run_dir(cfg, tmp_path / "run"))
+    rollout = trainer.collect()
+    metrics = trainer.trpo_update(rollout)
+    assert 0 < metrics["losses/kl"] <= cfg.agent_config.trpo.max_kl
+    assert metrics["losses/loss_after"] < metrics["losses/loss_before"]
+    seeds = range(20)
+    rl2 = mean_trial_return(trainer.agent, seeds)
+    thompson = mean_trial_return(ThompsonSamplingAgent(5, kind="bernoulli", seed=0, device="cpu"), seeds)
+    assert rl2 >= 0.9 * thompson, (rl2, thompson)
+
+
+def test_trpo_with_truncated_backpropagation_is_refused_naming_the_key():
+    with pytest.raises(ConfigError, match=r"bptt_length.*5.*whole trials"):
+        load_config(DEMO, ["rl2.slow_learner=trpo", "rl2.bptt_length=5"])
+    with pytest.raises(ConfigError, match=r"rl2.slow_learner='a2c'.*allowed: 'ppo', 'trpo'"):
+        load_config(DEMO, ["rl2.slow_learner=a2c"])
