@@ -451,12 +451,29 @@ def _twin_q_as_ensemble(state: dict[str, Any]) -> dict[str, Any]:
     return {**state, "agent": agent, "optimizers": optimizers}
 
 
+def check_whole_episodes(cfg: PEARLConfig, horizon: int | None) -> None:
+    """Each collection phase must give every env whole episodes of ``horizon`` steps, as oyster's
+    sampler does: a split that cuts them (e.g. 400 steps over 5 envs of 200-step episodes) would
+    never collect the later part of an episode, nor end one."""
+    if horizon is None:
+        return
+    whole = cfg.envs_per_task * horizon
+    for name in ("initial_steps", "prior_steps", "posterior_steps", "extra_posterior_steps"):
+        steps = getattr(cfg, name)
+        if steps % whole:
+            raise ValueError(
+                f"pearl.{name}={steps} over envs_per_task={cfg.envs_per_task} envs is not whole episodes of "
+                f"{horizon} steps; allowed: a multiple of {whole} (envs_per_task x episode length)"
+            )
+
+
 def make_pearl_trainer(cfg: RunConfig, device: torch.device) -> PEARLLearner:
     """PEARL on ``cfg.env``: a batched env with one sub-env group per task collected together."""
     pearl: PEARLConfig = cfg.agent_config
     env = make_training_env(cfg, pearl.tasks_per_iteration * pearl.envs_per_task, device)
     if not isinstance(env.single_action_space, gym.spaces.Box):
         raise ValueError(f"PEARL needs a continuous (Box) action space; {cfg.env.id} has {env.single_action_space}")
+    check_whole_episodes(pearl, env.max_episode_steps)
     train_tasks = env.task_set("train")
 
     def make_initial_env() -> Any:

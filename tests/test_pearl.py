@@ -196,3 +196,10 @@ def test_a_checkpoint_with_separate_twin_q_functions_loads_into_the_ensemble():
         assert torch.equal(a, b), name
     for a, b in zip(first.optimizers["qf"].state.values(), second.optimizers["qf"].state.values()):
         assert torch.equal(a["exp_avg"], b["exp_avg"]) and torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
+
+
+def test_a_collection_that_cuts_episodes_is_refused_before_the_run_directory(train_cli_refusal):
+    """Each env collects whole episodes, as oyster's sampler: 200 steps over 3 envs of 20-step
+    episodes would leave episodes unfinished."""
+    message = train_cli_refusal(POINT, "pearl.envs_per_task=3")
+    assert "pearl.initial_steps=200" in message and "a multiple of 60" in message, message
