@@ -1,6 +1,7 @@
 """The benchmark scripts run and report what they measured (tiny settings; no timing asserted)."""
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -68,3 +69,19 @@ def test_pearl_update_times_meta_updates_of_each_config(capsys):
     assert "| configs/pearl/demo.yaml | cpu | " in capsys.readouterr().out
     with pytest.raises(ValueError, match="trains agent 'rl2'"):
         script.main(["--updates", "1", "--configs", "configs/rl2/demo.yaml"])
+
+
+def test_agent_numbers_records_then_finds_a_rerun_identical_and_a_change_different(tmp_path, capsys):
+    script = load_script("agent_numbers")
+    record = tmp_path / "before.json"
+    script.main(["--only", "thompson", "maml", "--out", str(record)])
+    assert json.loads(record.read_text())["maml"]["scalars"], "the training scalars are recorded"
+    capsys.readouterr()
+    script.main(["--only", "thompson", "maml", "--compare", str(record)])
+    table = capsys.readouterr().out
+    assert "| thompson | 1 |" in table and table.count("| identical |") == 2, table
+    changed = json.loads(record.read_text())
+    changed["maml"]["curve"][0] += 0.5
+    record.write_text(json.dumps(changed))
+    script.main(["--only", "maml", "--compare", str(record)])
+    assert "| 0.5 (curve[0]) |" in capsys.readouterr().out
