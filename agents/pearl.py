@@ -452,9 +452,10 @@ def _twin_q_as_ensemble(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_whole_episodes(cfg: PEARLConfig, horizon: int | None) -> None:
-    """Each collection phase must give every env whole episodes of ``horizon`` steps, as oyster's
-    sampler does: a split that cuts them (e.g. 400 steps over 5 envs of 200-step episodes) would
-    never collect the later part of an episode, nor end one."""
+    """Each collection phase must give every env a whole number of ``horizon``-step episodes, as
+    oyster's sampler collects whole episodes: a split that cuts them (e.g. 400 steps over 5 envs of
+    200-step episodes) would never collect the later part of an episode, nor end one. (Where
+    episodes can end early, the last one of a phase may still be cut, as its steps run out.)"""
     if horizon is None:
         return
     whole = cfg.envs_per_task * horizon
