@@ -59,6 +59,7 @@ from metarl.onpolicy import (
     trial_input,
     trial_input_dim,
     trpo_step,
+    value_error,
 )
 from metarl.train import TRAINING_TASK_SOURCES, TrainingTasks, TrainingTaskSource, make_training_env
 from metarl.vector import TaskVectorEnv
@@ -115,10 +116,13 @@ class RL2Network(nn.Module):
 
     Time-major: ``forward(x (L, B, D), h (B, H))`` runs ``L`` steps from hidden state ``h``.
     Episode boundaries inside a trial do not reset the GRU, so whole trials go through
-    ``nn.GRU`` in one call.
+    ``nn.GRU`` in one call. ``policy=False`` or ``value=False`` leaves that head out (TRPO's
+    policy and value function are two GRUs, each with its own head).
     """
 
-    def __init__(self, cfg: RL2Config, obs_space: spaces.Space, action_space: spaces.Space) -> None:
+    def __init__(
+        self, cfg: RL2Config, obs_space: spaces.Space, action_space: spaces.Space, policy: bool = True, value: bool = True
+    ) -> None:
         super().__init__()
         width = trial_input_dim(obs_space, action_space)
         self.embed: nn.Module = nn.Identity()
@@ -128,19 +132,24 @@ class RL2Network(nn.Module):
         self.gru = nn.GRU(width, cfg.hidden_size)
         for name, param in self.gru.named_parameters():  # CleanRL's recurrent PPO initialisation
             nn.init.zeros_(param) if "bias" in name else nn.init.orthogonal_(param, 1.0)
-        self.actor, features = tanh_mlp(cfg.hidden_size, cfg.policy_layers)
-        self.head = ActionHead(features, action_space, cfg.init_log_std)
-        critic, features = tanh_mlp(cfg.hidden_size, cfg.policy_layers)
-        value = nn.Linear(features, 1)
-        nn.init.orthogonal_(value.weight, 1.0)
-        nn.init.zeros_(value.bias)
-        self.critic = nn.Sequential(critic, value)
+        if policy:
+            self.actor, features = tanh_mlp(cfg.hidden_size, cfg.policy_layers)
+            self.head = ActionHead(features, action_space, cfg.init_log_std)
+        if value:
+            critic, features = tanh_mlp(cfg.hidden_size, cfg.policy_layers)
+            linear = nn.Linear(features, 1)
+            nn.init.orthogonal_(linear.weight, 1.0)
+            nn.init.zeros_(linear.bias)
+            self.critic = nn.Sequential(critic, linear)
+        self.policy, self.value = policy, value
         self.hidden_size = cfg.hidden_size
 
-    def forward(self, x: Tensor, hidden: Tensor) -> tuple[Distribution, Tensor, Tensor]:
-        """Action distribution and value ``(L, B)`` per step, and the hidden state after the last step."""
+    def forward(self, x: Tensor, hidden: Tensor) -> tuple[Distribution | None, Tensor | None, Tensor]:
+        """Action distribution and value ``(L, B)`` per step (None for a head left out), and the
+        hidden state after the last step."""
         out, last = self.gru(self.embed(x), hidden[None].contiguous())
-        return self.head(self.actor(out)), self.critic(out).squeeze(-1), last[0]
+        dist = self.head(self.actor(out)) if self.policy else None
+        return dist, self.critic(out).squeeze(-1) if self.value else None, last[0]
 
 
 # ----- the adaptation interface ------------------------------------------------------------------
@@ -184,7 +193,8 @@ class RL2Agent(nn.Module):
         super().__init__()
         check_action_space(action_space)
         self.obs_space, self.action_space = obs_space, action_space
-        self.net = RL2Network(cfg, obs_space, action_space)
+        # With TRPO the value function is a network of the learner's own (``RL2Learner.value_net``).
+        self.net = RL2Network(cfg, obs_space, action_space, value=cfg.slow_learner == "ppo")
         self.to(device)
         self.device = device
         self.generator = torch.Generator(device).manual_seed(seed)  # meta-test action sampling
@@ -237,12 +247,13 @@ class Rollout:
     ``mask`` is False on the steps after a sub-env's trial ended (only in families whose
     episodes end early); ``trial_end`` is True on each sub-env's last step of its trial.
     ``hidden`` ``(C, N, H)`` is the GRU state entering each BPTT chunk of ``bptt_length`` steps.
+    ``values`` are the policy network's (None with TRPO, whose value network runs after collection).
     """
 
     inputs: Tensor
     actions: Tensor
     log_probs: Tensor
-    values: Tensor
+    values: Tensor | None
     rewards: Tensor
     mask: Tensor
     trial_end: Tensor
@@ -270,7 +281,8 @@ class RL2Learner:
         self.bptt_length = min(cfg.bptt_length or self.trial_steps, self.trial_steps)
         self.agent = RL2Agent(cfg, env.single_observation_space, env.single_action_space, device, seed)
         # TRPO: the policy moves by trust-region steps; Adam fits a value network of its own.
-        self.value_net = RL2Network(cfg, env.single_observation_space, env.single_action_space).to(device) \
+        obs_space, action_space = env.single_observation_space, env.single_action_space
+        self.value_net = RL2Network(cfg, obs_space, action_space, policy=False).to(device) \
             if cfg.slow_learner == "trpo" else None  # fmt: skip
         trained = self.value_net if self.value_net is not None else self.agent
         self.optimizer = torch.optim.Adam(trained.parameters(), lr=cfg.ppo.lr, eps=1e-5)
@@ -296,7 +308,7 @@ class RL2Learner:
         in_trial = torch.ones(n, dtype=torch.bool, device=self.device)
         episodes = torch.zeros(n, dtype=torch.int64, device=self.device)
         steps: list[tuple[Tensor, ...]] = []
-        hidden = []
+        hidden, values = [], []
         for t in range(T):
             if t % L == 0:
                 hidden.append(state.hidden)
@@ -310,12 +322,15 @@ class RL2Learner:
             reward, done = reward.to(self.device, torch.float32), (terminated | truncated).to(self.device)
             episodes += (done & in_trial).long()
             trial_end = in_trial & (episodes == self.trial_episodes)
-            steps.append((x, action[0], log_prob, value[0], reward * in_trial, in_trial, trial_end))
+            steps.append((x, action[0], log_prob, reward * in_trial, in_trial, trial_end))
+            if value is not None:
+                values.append(value[0])
             state = state.advance(env_action, reward, done, in_trial)
             in_trial = in_trial & ~trial_end
         self.env_steps += n * T
-        inputs, actions, log_probs, values, rewards, mask, ends = (torch.stack(k) for k in zip(*steps))
-        return Rollout(inputs, actions, log_probs, values, rewards, mask, ends, torch.stack(hidden))
+        inputs, actions, log_probs, rewards, mask, ends = (torch.stack(k) for k in zip(*steps))
+        value_steps = torch.stack(values) if values else None
+        return Rollout(inputs, actions, log_probs, value_steps, rewards, mask, ends, torch.stack(hidden))
 
     def scaled_rewards(self, rollout: Rollout) -> Tensor:
         """Rewards for the advantages: divided by the running std of the discounted trial return
@@ -377,12 +392,11 @@ class RL2Learner:
                 loss = -(ratio * adv)[mask].mean() - ppo.entropy_coef * dist.entropy()[mask].mean()
                 return loss, kl_divergence(old_dist, dist)[mask].mean()
 
-        policy_params = [p for name, p in net.named_parameters() if not name.startswith("critic.")]
-        metrics = trpo_step(policy_params, objective, self.cfg.trpo)
+        metrics = trpo_step(list(net.parameters()), objective, self.cfg.trpo)
         for _ in range(ppo.epochs):
             for idx in minibatch_indices(mask.shape[1], ppo.num_minibatches, self.generator, self.device):
                 predicted = value_net(rollout.inputs[:, idx], h0[idx])[1]
-                value_loss = (predicted - returns[:, idx]).square()[mask[:, idx]].mean()
+                value_loss = 0.5 * value_error(predicted, returns[:, idx], ppo.value_loss)[mask[:, idx]].mean()
                 grad_norm = clip_grad_and_step(self.optimizer, value_loss, ppo.max_grad_norm)
         return {**metrics, "losses/value_loss": value_loss.item(), "losses/value_grad_norm": grad_norm}
 

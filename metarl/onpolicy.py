@@ -311,17 +311,17 @@ def ppo_losses(
     log_ratio = log_prob - old_log_prob
     ratio = log_ratio.exp()
     surrogate = torch.min(ratio * advantages, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * advantages)
-    value_error = _value_error(value, returns, cfg.value_loss)
+    error = value_error(value, returns, cfg.value_loss)
     if cfg.value_clip is not None:
         clipped = old_value + (value - old_value).clamp(-cfg.value_clip, cfg.value_clip)
-        value_error = torch.max(value_error, _value_error(clipped, returns, cfg.value_loss))
+        error = torch.max(error, value_error(clipped, returns, cfg.value_loss))
     with torch.no_grad():
         approx_kl = mean((ratio - 1) - log_ratio)  # the low-variance k3 estimator
         clip_fraction = mean(((ratio - 1).abs() > cfg.clip).float())
-    return PPOLosses(-mean(surrogate), 0.5 * mean(value_error), mean(entropy), approx_kl, clip_fraction)
+    return PPOLosses(-mean(surrogate), 0.5 * mean(error), mean(entropy), approx_kl, clip_fraction)
 
 
-def _value_error(value: Tensor, returns: Tensor, kind: str) -> Tensor:
+def value_error(value: Tensor, returns: Tensor, kind: str) -> Tensor:
     """Per-entry squared error, or smooth L1 (Huber with threshold 1) for ``kind="huber"``."""
     if kind == "huber":
         return nn.functional.smooth_l1_loss(value, returns, reduction="none")
