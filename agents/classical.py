@@ -11,7 +11,7 @@ The rows of the RL^2 paper's tables (Duan et al., 2016, tables 1 and 2) that are
   enough, e.g. 10 pulls);
 - tabular MDPs (``metarl/TabularMDP-v0``): ``PSRLAgent`` (posterior sampling), ``MeanModelAgent``
   (greedy / epsilon-greedy certainty equivalence and BEB's exploration bonus), and
-  ``metarl.agent.RandomAgent``.
+  ``metarl.common.protocol.RandomAgent``.
 
 Every agent is batched over the ``n`` tasks of an evaluation with torch tensors (no loop over
 tasks), keeps per-row state and leaves rows whose ``Transition.valid`` is False unchanged.
@@ -34,12 +34,13 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 import torch
-from torch import Tensor
-
-from metarl.agent import Agent, RandomAgent, Transition
-from metarl.config import RunConfig, check
 from metarl.envs.bandits import BernoulliBanditEnv, GaussianBanditEnv
 from metarl.envs.tabular_mdp import TabularMDPEnv
+from torch import Tensor
+
+from metarl.common.checks import check
+from metarl.common.config import RunConfig
+from metarl.common.protocol import Agent, RandomAgent, Transition
 
 BanditKind = Literal["bernoulli", "gaussian"]
 BANDIT_KINDS: tuple[str, ...] = ("bernoulli", "gaussian")

@@ -59,20 +59,13 @@ from gymnasium import spaces
 from torch import Tensor
 from torch.distributions import Distribution
 
-from metarl.agent import Transition
-from metarl.config import RunConfig, check
-from metarl.onpolicy import (
-    ActionHead,
-    PPOConfig,
-    RunningMeanStd,
-    check_action_space,
-    clip_grad_and_step,
-    gae,
-    normalize,
-    ppo_losses,
-)
-from metarl.tasks import TaskBatch
-from metarl.train import TrainingTaskSource, TrainingTasks, make_training_env
+from metarl.common.checks import check
+from metarl.common.config import RunConfig
+from metarl.common.onpolicy import ActionHead, PPOConfig, RunningMeanStd, clip_grad_and_step, gae, normalize, ppo_losses
+from metarl.common.protocol import Transition
+from metarl.common.training_env import TrainingTasks, TrainingTaskSource, make_training_env
+from metarl.core.spaces import check_action_space
+from metarl.core.tasks import TaskBatch
 
 CONDITIONINGS = ("concat", "hypernetwork", "none")
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -401,7 +394,7 @@ class PolicyAgent(nn.Module):
 
 class OracleAgent(PolicyAgent):
     """The oracle: a ``PolicyAgent`` conditioned on the true tasks, given by ``set_tasks``
-    (``metarl.agent.TaskAware``; the evaluator calls it before ``begin_task``)."""
+    (``metarl.common.protocol.TaskAware``; the evaluator calls it before ``begin_task``)."""
 
     def __init__(self, *args: Any, conditioning: str = "concat", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -417,7 +410,7 @@ class OracleAgent(PolicyAgent):
         """The conditioning of the ``n_tasks`` tasks given to ``set_tasks``."""
         if self._task_features is None:
             raise RuntimeError(f"{self.name} needs the true tasks: call set_tasks(tasks) before begin_task "
-                               "(metarl.evaluation.run_adaptation does)")  # fmt: skip
+                               "(metarl.runner.evaluation.run_adaptation does)")  # fmt: skip
         if self._task_features.shape[0] != n_tasks:
             raise ValueError(f"begin_task({n_tasks}) after set_tasks with {self._task_features.shape[0]} tasks; "
                              "give one task per sub-env")  # fmt: skip

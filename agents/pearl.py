@@ -34,12 +34,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from metarl.agent import Transition
-from metarl.buffers import MultiTaskReplay
-from metarl.config import RunConfig, check
-from metarl.ensemble import EnsembleMLP
-from metarl.tasks import Task
-from metarl.train import make_training_env
+from metarl.common.checks import check
+from metarl.common.config import RunConfig
+from metarl.common.ensemble import EnsembleMLP
+from metarl.common.protocol import Transition
+from metarl.common.replay import MultiTaskReplay
+from metarl.common.training_env import make_training_env
+from metarl.core.tasks import Task
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 

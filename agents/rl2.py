@@ -5,7 +5,7 @@ hidden state of a GRU; the "slow" learner is an ordinary policy-gradient method 
 
 - a trial is ``trial_episodes`` consecutive episodes on one task; the GRU reads, per step,
   ``trial_input(obs, previous action, previous reward, previous done flag)``
-  (``metarl.onpolicy``); its hidden state carries over episode boundaries and is reset to zeros
+  (``metarl.common.onpolicy``); its hidden state carries over episode boundaries and is reset to zeros
   only when a new task begins;
 - policy and value heads read the GRU's output; the value function and the discount treat the
   whole trial as one episode (gamma runs across episode boundaries, no bootstrap at the trial's
@@ -24,7 +24,7 @@ the paper's setting), or from the fixed training task set (``"train_set"``, as P
 Every sub-env runs ``trial_episodes * max_episode_steps`` steps. In families without early
 termination that is exactly ``trial_episodes`` episodes; where an episode can end early, a
 sub-env's trial ends when its ``trial_episodes``-th episode ends and its remaining steps are
-masked out of the update, so training trials are exactly the trials ``metarl.evaluation`` runs.
+masked out of the update, so training trials are exactly the trials ``metarl.runner.evaluation`` runs.
 
 Meta-test (``RL2Agent``): ``begin_task`` zeroes the hidden state; ``act`` builds the same input
 from the state (previous action, reward and done flag) and steps the GRU; ``observe`` commits
@@ -43,14 +43,13 @@ from gymnasium import spaces
 from torch import Tensor
 from torch.distributions import Distribution, kl_divergence
 
-from metarl.agent import Transition
-from metarl.config import RunConfig, check
-from metarl.onpolicy import (
+from metarl.common.checks import check
+from metarl.common.config import RunConfig
+from metarl.common.onpolicy import (
     ActionHead,
     PPOConfig,
     RunningMeanStd,
     TRPOConfig,
-    check_action_space,
     clip_grad_and_step,
     gae,
     minibatch_indices,
@@ -61,8 +60,10 @@ from metarl.onpolicy import (
     trpo_step,
     value_error,
 )
-from metarl.train import TRAINING_TASK_SOURCES, TrainingTasks, TrainingTaskSource, make_training_env
-from metarl.vector import TaskVectorEnv
+from metarl.common.protocol import Transition
+from metarl.common.training_env import TRAINING_TASK_SOURCES, TrainingTasks, TrainingTaskSource, make_training_env
+from metarl.core.spaces import check_action_space
+from metarl.core.vector import TaskVectorEnv
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Stable-Baselines3 baselines: standard RL trained on the mixture of training tasks.
 
 ``agent: sb3`` trains an SB3 (or sb3-contrib) model on a family's single env through the
-wrappers of ``metarl.wrappers``, and adapts it to the adaptation interface so ``metarl
+wrappers of ``metarl.core.wrappers``, and adapts it to the adaptation interface so ``metarl
 evaluate`` and ``metarl plot`` treat it like any meta-RL agent:
 
 - ``algo: ppo | sac``, ``task_info: false``: the multi-task policy that never adapts, a new
@@ -54,12 +54,13 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 from torch import Tensor
 
-from metarl.agent import Transition
-from metarl.config import RunConfig, check
-from metarl.meta_env import MetaEnv
-from metarl.onpolicy import trial_input
-from metarl.tasks import TaskBatch
-from metarl.wrappers import MultiTaskWrapper, TaskObservationWrapper, TrialWrapper, meta_env, task_features
+from metarl.common.checks import check
+from metarl.common.config import RunConfig
+from metarl.common.onpolicy import trial_input
+from metarl.common.protocol import Transition
+from metarl.core.meta_env import MetaEnv
+from metarl.core.tasks import TaskBatch
+from metarl.core.wrappers import MultiTaskWrapper, TaskObservationWrapper, TrialWrapper, meta_env, task_features
 
 from .sb3_env_state import env_state, load_env_state
 from .sb3_state import algorithm_state, load_algorithm_state, load_normalizer_state, normalizer_state
@@ -396,5 +397,5 @@ class SB3Trainer:
 
 
 def make_sb3_trainer(cfg: RunConfig, device: torch.device) -> SB3Trainer:
-    """The ``sb3`` agent's trainer (registered with ``metarl.train.register_agent``)."""
+    """The ``sb3`` agent's trainer (registered with ``metarl.runner.train.register_agent``)."""
     return SB3Trainer(cfg, device)

@@ -30,9 +30,9 @@ from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 from gymnasium.wrappers.common import OrderEnforcing, PassiveEnvChecker, TimeLimit
 from stable_baselines3.common.monitor import Monitor
 
-from metarl.analytic import AnalyticEnv
-from metarl.meta_env import MetaEnv
-from metarl.wrappers import MultiTaskWrapper, TaskObservationWrapper, TrialWrapper
+from metarl.core.analytic import AnalyticEnv
+from metarl.core.meta_env import MetaEnv
+from metarl.core.wrappers import MultiTaskWrapper, TaskObservationWrapper, TrialWrapper
 
 from .sb3_state import PLAIN, array, check, keys, numpy_like, rng_state, set_rng, tensor
 

@@ -23,7 +23,7 @@ reference implementation (lmzintgraf/varibad: ``metalearner.py``, ``vae.py``, ``
   ``vae_batch_num_trajs`` trials from a ring buffer of the ``vae_buffer_size`` most recent trials;
 - the policy sees ``[state, latent mean, latent log-variance]``, each normalised by running
   statistics and embedded (``tanh``), with separate actor and critic MLPs (normc initialisation),
-  and is trained with PPO (``metarl.onpolicy``; clipped Huber value loss, advantages normalised
+  and is trained with PPO (``metarl.common.onpolicy``; clipped Huber value loss, advantages normalised
   over the batch) on rewards divided by the running std of the discounted trial return
   (``norm_rew_for_policy``); the encoder is trained by the VAE loss only, unless
   ``rlloss_through_encoder`` (then the PPO loss plus ``vae_loss_coeff`` times the VAE loss are
@@ -44,12 +44,12 @@ Departures from the repo, each for a reason:
   start (the repo encodes the last transition of the old trial into the first latent of the new
   one when a trial ends mid-rollout). Ant-dir's 200-step rollouts (half a trial) become one trial.
   Where episodes can end early, a sub-env's trial ends with its ``trial_episodes``-th episode and
-  its remaining steps are masked out (the trials ``metarl.evaluation`` runs).
+  its remaining steps are masked out (the trials ``metarl.runner.evaluation`` runs).
 - The policy acts on the true first observation of each new episode (gymnasium's autoreset); the
   repo acts once more on the terminal observation with a done flag. The encoder and decoders
   still see the repo's done flag appended to the state (``add_done_info``, on for trials of more
   than one episode), 1 on the transition that ended an episode.
-- Discrete actions enter the encoder and decoders one-hot (``metarl.onpolicy.encode_action``; the
+- Discrete actions enter the encoder and decoders one-hot (``metarl.common.onpolicy.encode_action``; the
   repo feeds the action index as one number); Box actions are the clipped actions the env saw.
 - Tasks for training trials are drawn from the family's distribution (the repo's
   ``reset_task``); ``task_source="train_set"`` draws from the fixed training set instead.
@@ -73,14 +73,12 @@ from gymnasium import spaces
 from torch import Tensor
 from torch.distributions import Distribution
 
-from metarl.agent import Transition
-from metarl.config import RunConfig, check
-from metarl.onpolicy import (
+from metarl.common.checks import check
+from metarl.common.config import RunConfig
+from metarl.common.onpolicy import (
     ActionHead,
     PPOConfig,
     RunningMeanStd,
-    action_dim,
-    check_action_space,
     clip_grad_and_step,
     encode_action,
     gae,
@@ -88,9 +86,11 @@ from metarl.onpolicy import (
     normalize,
     ppo_losses,
 )
-from metarl.tasks import TaskBatch
-from metarl.train import TrainingTaskSource, TrainingTasks, make_training_env
-from metarl.vector import TaskVectorEnv
+from metarl.common.protocol import Transition
+from metarl.common.training_env import TrainingTasks, TrainingTaskSource, make_training_env
+from metarl.core.spaces import action_dim, check_action_space
+from metarl.core.tasks import TaskBatch
+from metarl.core.vector import TaskVectorEnv
 
 #: At most this many cells for ``multihead_for_reward`` (one output head per cell).
 MAX_REWARD_HEADS = 4096

@@ -46,9 +46,9 @@ def measure(name: str) -> dict[str, object]:
     """Train case ``name`` in a temporary directory; its curve, last scalars and env steps."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from metarl.config import load_config
-    from metarl.runs import make_run_dir
-    from metarl.train import train
+    from metarl.common.config import load_config
+    from metarl.runner.runs import make_run_dir
+    from metarl.runner.train import train
 
     config, overrides = CASES[name]
     cfg = load_config(config, [*overrides, *COMMON])

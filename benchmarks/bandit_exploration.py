@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # rl2_tables, beside this script
+from metarl.agents.classical import GittinsIndexAgent, GreedyAgent, ThompsonSamplingAgent, UCB1Agent  # noqa: E402
 from rl2_tables import BANDIT, BETA_PRIOR_GREEDY, bandit_arms, load_rl2_run, make_env  # noqa: E402
 
-from metarl.agent import Agent, RandomAgent  # noqa: E402
-from metarl.agents.classical import GittinsIndexAgent, GreedyAgent, ThompsonSamplingAgent, UCB1Agent  # noqa: E402
-from metarl.evaluation import run_adaptation  # noqa: E402
+from metarl.common.protocol import Agent, RandomAgent  # noqa: E402
+from metarl.runner.evaluation import run_adaptation  # noqa: E402
 
 
 class RecordingAgent:

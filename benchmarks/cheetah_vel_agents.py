@@ -29,11 +29,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from metarl.config import load_config
-from metarl.evaluation import load_adaptation, mean_ci
-from metarl.files import atomic_write_bytes
-from metarl.plotting import plot_adaptation_curves
-from metarl.runs import CONFIG_FILE, checkpoint_step, latest_checkpoint
+from metarl.common.config import load_config
+from metarl.common.files import atomic_write_bytes
+from metarl.report.adaptation import load_adaptation, plot_adaptation_curves
+from metarl.report.results import mean_ci
+from metarl.runner.runs import CONFIG_FILE, checkpoint_step, latest_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> list[SeedResult]:
     parser.add_argument("--out", default="runs/demo-seeds", help="folder of the runs (one per seed)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides for every seed")
     args = parser.parse_args(argv)
-    from metarl.config import load_config
+    from metarl.common.config import load_config
 
     total = load_config(args.config, args.overrides).train.total_steps
     out = Path(args.out)

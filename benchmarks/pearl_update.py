@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import torch
 
-from metarl.config import load_config
-from metarl.train import make_trainer
-from metarl.vector import resolve_device
+from metarl.common.config import load_config
+from metarl.core.vector import resolve_device
+from metarl.runner.train import make_trainer
 
 DEFAULT_CONFIGS = ("configs/pearl/cheetah_vel.yaml",)
 #: Random transitions put in each training task's replay and encoder buffers before timing.

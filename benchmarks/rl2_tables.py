@@ -40,9 +40,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-
-import metarl  # noqa: F401  (registers the families)
-from metarl.agent import Agent, RandomAgent
 from metarl.agents.classical import (
     BayesOptimalBernoulliAgent,
     GittinsIndexAgent,
@@ -52,11 +49,15 @@ from metarl.agents.classical import (
     ThompsonSamplingAgent,
     UCB1Agent,
 )
-from metarl.config import RunConfig, load_config
-from metarl.evaluation import mean_ci, run_adaptation
-from metarl.runs import load_checkpoint
-from metarl.train import make_trainer
-from metarl.vector import TaskVectorEnv, resolve_device
+
+import metarl  # noqa: F401  (registers the families)
+from metarl.common.config import RunConfig, load_config
+from metarl.common.protocol import Agent, RandomAgent
+from metarl.core.vector import TaskVectorEnv, resolve_device
+from metarl.report.results import mean_ci
+from metarl.runner.evaluation import run_adaptation
+from metarl.runner.runs import load_checkpoint
+from metarl.runner.train import make_trainer
 
 BANDIT, MDP = "metarl/BernoulliBandit-v0", "metarl/TabularMDP-v0"
 

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-from metarl.config import load_config
-from metarl.train import make_trainer, seed_everything
-from metarl.vector import resolve_device
+from metarl.common.config import load_config
+from metarl.core.vector import resolve_device
+from metarl.runner.train import make_trainer, seed_everything
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIGS = (

@@ -10,7 +10,7 @@ if __name__ != "metarl.envs":
         "install metarl (pip install -e .) and import metarl.envs"
     )
 
-from metarl.registry import register_builtin_family
+from metarl.core.registry import register_builtin_family
 
 # Analytic families: id suffix -> (entry point relative to this package, horizon)
 ANALYTIC_FAMILIES: dict[str, tuple[str, int]] = {

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.analytic import AnalyticDynamics, AnalyticEnv, StepResult, rand_like
-from metarl.tasks import TaskBatch
+from metarl.core.analytic import AnalyticDynamics, AnalyticEnv, StepResult, rand_like
+from metarl.core.tasks import TaskBatch
 
 
 class BanditDynamics(AnalyticDynamics):
@@ -66,7 +66,7 @@ class BernoulliBanditEnv(AnalyticEnv):
         super().__init__(BanditDynamics(self.num_arms, "bernoulli"), task)
 
     def oracle_action(self, obs: torch.Tensor, tasks: TaskBatch, steps_left: torch.Tensor) -> torch.Tensor:
-        """The arm with the highest probability (the reference optimum of ``metarl.references``)."""
+        """The arm with the highest probability (the reference optimum of ``metarl.runner.references``)."""
         return tasks["arm_probs"].argmax(dim=-1).to(obs.device)
 
     @property
@@ -94,7 +94,7 @@ class GaussianBanditEnv(AnalyticEnv):
         super().__init__(BanditDynamics(self.num_arms, "gaussian", reward_std), task)
 
     def oracle_action(self, obs: torch.Tensor, tasks: TaskBatch, steps_left: torch.Tensor) -> torch.Tensor:
-        """The arm with the highest mean (the reference optimum of ``metarl.references``)."""
+        """The arm with the highest mean (the reference optimum of ``metarl.runner.references``)."""
         return tasks["arm_means"].argmax(dim=-1).to(obs.device)
 
     @property

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.analytic import AnalyticDynamics, AnalyticEnv, StepResult
-from metarl.tasks import Task, TaskBatch, param_error
+from metarl.core.analytic import AnalyticDynamics, AnalyticEnv, StepResult
+from metarl.core.tasks import Task, TaskBatch, param_error
 
 # Action index -> (dx, dy): stay, up, right, down, left (VariBAD's order).
 MOVES = ((0, 0), (0, 1), (1, 0), (0, -1), (-1, 0))
@@ -70,7 +70,7 @@ class GridNavigationEnv(AnalyticEnv):
     def oracle_action(self, obs: torch.Tensor, tasks: TaskBatch, steps_left: torch.Tensor) -> torch.Tensor:
         """A shortest path to the known goal (along x, then y), then stay on it: every step off
         the goal costs 0.1, so reaching it in the fewest steps is optimal (the reference optimum
-        of ``metarl.references``)."""
+        of ``metarl.runner.references``)."""
         delta = tasks["goal"].to(obs.device) - obs.round().long()
         dx, dy = delta[:, 0], delta[:, 1]
         # MOVES: 0 stay, 1 up (+y), 2 right (+x), 3 down (-y), 4 left (-x).

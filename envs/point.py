@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.analytic import AnalyticDynamics, AnalyticEnv, StepResult
-from metarl.tasks import TaskBatch
+from metarl.core.analytic import AnalyticDynamics, AnalyticEnv, StepResult
+from metarl.core.tasks import TaskBatch
 
 MAX_DISPLACEMENT = 0.1
 
@@ -86,7 +86,7 @@ class PointRobotEnv(AnalyticEnv):
         super().__init__(PointDynamics("dense"), task)
 
     def oracle_action(self, obs: torch.Tensor, tasks: TaskBatch, steps_left: torch.Tensor) -> torch.Tensor:
-        """The known-goal optimum (``toward_goal``), the reference of ``metarl.references``."""
+        """The known-goal optimum (``toward_goal``), the reference of ``metarl.runner.references``."""
         return toward_goal(obs, tasks)
 
     def _sample_task_batch(self, rng: np.random.Generator, n: int, distribution: str) -> dict[str, np.ndarray]:
@@ -124,7 +124,7 @@ class Navigation2DEnv(AnalyticEnv):
         super().__init__(PointDynamics("dense", success_tolerance=0.01), task)
 
     def oracle_action(self, obs: torch.Tensor, tasks: TaskBatch, steps_left: torch.Tensor) -> torch.Tensor:
-        """The known-goal optimum (``toward_goal``), the reference of ``metarl.references``."""
+        """The known-goal optimum (``toward_goal``), the reference of ``metarl.runner.references``."""
         return toward_goal(obs, tasks)
 
     def _sample_task_batch(self, rng: np.random.Generator, n: int, distribution: str) -> dict[str, np.ndarray]:

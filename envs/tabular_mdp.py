@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.analytic import AnalyticDynamics, AnalyticEnv, StepResult, rand_like
-from metarl.tasks import TaskBatch
+from metarl.core.analytic import AnalyticDynamics, AnalyticEnv, StepResult, rand_like
+from metarl.core.tasks import TaskBatch
 
 SIMPLEX_TOLERANCE = 1e-4
 
@@ -61,7 +61,7 @@ class TabularMDPEnv(AnalyticEnv):
 
     def oracle_action(self, obs: torch.Tensor, tasks: TaskBatch, steps_left: torch.Tensor) -> torch.Tensor:
         """The optimal action on the known MDP with ``steps_left`` steps to go (finite-horizon
-        value iteration on the mean rewards; the reference optimum of ``metarl.references``).
+        value iteration on the mean rewards; the reference optimum of ``metarl.runner.references``).
         Recomputed per call: for RL^2's sizes it is a few small batched matrix products."""
         means = tasks["reward_means"].to(obs.device, torch.float64)  # (n, s, a)
         transitions = tasks["transitions"].to(obs.device, torch.float64)  # (n, s, a, s')

@@ -16,7 +16,7 @@ from . import ANALYTIC_FAMILIES, MUJOCO_FAMILIES
 def __getattr__(name: str) -> Any:
     package = __name__.rsplit(".", 1)[0]
     if name in ANALYTIC_FAMILIES:
-        from metarl.vector import AnalyticVectorEnv
+        from metarl.core.vector import AnalyticVectorEnv
 
         return functools.partial(AnalyticVectorEnv, load_env_creator(f"{package}.{ANALYTIC_FAMILIES[name][0]}"))
     if name in MUJOCO_FAMILIES:

@@ -12,11 +12,11 @@ import argparse
 
 import gymnasium as gym
 import torch
-
-from metarl.bench import random_actions, timed_rate
 from metarl.envs.point import PointRobotEnv
-from metarl.generic_vector import GenericVectorEnv
-from metarl.vector import AnalyticVectorEnv
+
+from metarl.core.generic_vector import GenericVectorEnv
+from metarl.core.vector import AnalyticVectorEnv
+from metarl.report.bench import random_actions, timed_rate
 
 
 def rate(env: gym.vector.VectorEnv, steps: int, tensors: bool = True) -> float:

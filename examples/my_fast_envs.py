@@ -3,8 +3,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.analytic import AnalyticDynamics, AnalyticEnv, StepResult
-from metarl.registry import analytic_vector_entry, register_family
+from metarl.core.analytic import AnalyticDynamics, AnalyticEnv, StepResult
+from metarl.core.registry import analytic_vector_entry, register_family
 
 
 class ChainWalkDynamics(AnalyticDynamics):

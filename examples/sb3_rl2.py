@@ -10,14 +10,14 @@ model behind metarl's adaptation interface for the adaptation curve on held-out 
 import argparse
 
 import gymnasium as gym
+from metarl.agents.sb3 import SB3Agent
 from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.env_util import make_vec_env
 
 import metarl  # noqa: F401  (registers the metarl/... environments)
-from metarl.agent import RandomAgent
-from metarl.agents.sb3 import SB3Agent
-from metarl.evaluation import evaluate_adaptation
-from metarl.wrappers import TrialWrapper
+from metarl.common.protocol import RandomAgent
+from metarl.core.wrappers import TrialWrapper
+from metarl.runner.evaluation import evaluate_adaptation
 
 ENV_ID, ARMS = "metarl/BernoulliBandit-v0", 2
 

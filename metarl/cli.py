@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .registry import registered_families
+from metarl.core.registry import registered_families
 
 # Each command imports what it needs (torch, gymnasium's envs, matplotlib) when it runs, so
 # `metarl --help` and argument or config errors answer at once.
@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     import numpy as np
     from gymnasium import spaces
 
-    from .evaluation import AdaptationResult
-    from .tasks import Task
+    from metarl.core.tasks import Task
+    from metarl.report.results import AdaptationResult
 
 
 def space_summary(space: spaces.Space) -> str:
@@ -45,7 +45,7 @@ def envs_table(references: bool = False) -> str:
     definition when ``references``)."""
     import gymnasium as gym
 
-    from .tasks import describe_space
+    from metarl.core.tasks import describe_space
 
     rows = []
     for env_id, spec in registered_families().items():
@@ -115,7 +115,7 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import DEFAULT_ASYNC_ENVS, format_bench, run_bench
+    from metarl.report.bench import DEFAULT_ASYNC_ENVS, format_bench, run_bench
 
     args.async_envs = DEFAULT_ASYNC_ENVS if args.async_envs is None else args.async_envs
     if args.env_id not in registered_families():
@@ -134,23 +134,23 @@ def _print_summary(result: AdaptationResult, folder: Path) -> None:
     print(f"{result.agent} on {result.env_id} ({result.split} tasks): return per episode of experience")
     print(format_table(["episode", "mean return", "95% CI", "tasks"], rows))
     if result.references:
-        from .references import format_references
+        from metarl.runner.references import format_references
 
         print(format_references(result.references))
     print(f"written to {folder}")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .config import load_config
+    from metarl.common.config import load_config
 
     # A config mistake is reported before torch and the agents load (the config is read first).
     cfg = load_config(args.config, args.overrides) if args.config and not args.resume else None
-    from .evaluation import load_adaptation
-    from .lock import run_lock
-    from .preflight import check_env_config
-    from .runs import check_new_run_dir, make_run_dir, resume_run
-    from .train import make_trainer, train
-    from .vector import resolve_device
+    from metarl.core.vector import resolve_device
+    from metarl.report.adaptation import load_adaptation
+    from metarl.runner.lock import run_lock
+    from metarl.runner.preflight import check_env_config
+    from metarl.runner.runs import check_new_run_dir, make_run_dir, resume_run
+    from metarl.runner.train import make_trainer, train
 
     if args.resume:
         # argparse puts the first key=value into `config`: after --resume every positional is an override.
@@ -219,10 +219,11 @@ def _import_root(module_file: str, name: str) -> str:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from torch.utils.tensorboard import SummaryWriter
 
-    from .config import load_config
-    from .runs import EVAL_DIR, checkpoint_step, load_checkpoint
-    from .train import evaluate_run, make_trainer, restore_trainer
-    from .vector import resolve_device
+    from metarl.common.config import load_config
+    from metarl.core.vector import resolve_device
+    from metarl.report.results import EVAL_DIR
+    from metarl.runner.runs import checkpoint_step, load_checkpoint
+    from metarl.runner.train import evaluate_run, make_trainer, restore_trainer
 
     run_dir = Path(args.run_dir)
     cfg = load_config(run_dir / "config.yaml")
@@ -241,7 +242,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .plotting import plot_adaptation_curves
+    from metarl.report.adaptation import plot_adaptation_curves
 
     print(f"wrote {plot_adaptation_curves(args.runs, args.out)}")
     return 0
@@ -262,8 +263,8 @@ def _curve_columns(evaluated: list[int], requested: list[int] | None) -> list[in
 
 
 def _cmd_curve(args: argparse.Namespace) -> int:
-    from .curves import learning_curve
-    from .plotting import plot_learning_curves
+    from metarl.report.curves import learning_curve
+    from metarl.report.plotting import plot_learning_curves
 
     curves = {}
     for run in args.runs:
@@ -368,7 +369,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     """The errors that are the user's input (reported in one line, exit status 2): metarl's own
     come from modules imported only by the commands that raise them."""
     found: list[type[Exception]] = [ValueError, FileNotFoundError, FileExistsError]
-    for module, name in (("metarl.runs", "CheckpointError"), ("metarl.lock", "RunLockedError")):
+    for module, name in (("metarl.runner.runs", "CheckpointError"), ("metarl.runner.lock", "RunLockedError")):
         if module in sys.modules:
             found.append(getattr(sys.modules[module], name))
     return tuple(found)

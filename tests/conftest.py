@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 import metarl
-import metarl.train as training
+import metarl.runner.train as training
 from metarl import cli
-from metarl.config import ConfigError, RunConfig, load_config
-from metarl.runs import checkpoint_paths, load_checkpoint
+from metarl.common.checks import ConfigError
+from metarl.common.config import RunConfig, load_config
+from metarl.runner.runs import checkpoint_paths, load_checkpoint
 
 ALL_IDS = list(metarl.registered_families())
 

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from metarl.config import load_config
-from metarl.evaluation import evaluate_adaptation, load_adaptation
-from metarl.runs import make_run_dir
-from metarl.train import make_trainer, train
+from metarl.common.config import load_config
+from metarl.report.adaptation import load_adaptation
+from metarl.runner.evaluation import evaluate_adaptation
+from metarl.runner.runs import make_run_dir
+from metarl.runner.train import make_trainer, train
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "configs" / "cavia" / "demo.yaml"

@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import metarl.agents  # noqa: F401  (registers the built-in agents)
 from metarl.cli import main
-from metarl.config import ConfigError, load_config, registered_agent_configs
-from metarl.evaluation import load_adaptation
-from metarl.runs import (
+from metarl.common.agent_registry import registered_agents
+from metarl.common.checks import ConfigError
+from metarl.common.config import load_config
+from metarl.report.adaptation import load_adaptation
+from metarl.runner.runs import (
     CheckpointError,
     checkpoint_paths,
     latest_checkpoint,
@@ -32,7 +33,7 @@ from metarl.runs import (
     rng_state,
     set_rng_state,
 )
-from metarl.train import make_trainer, train
+from metarl.runner.train import make_trainer, train
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -76,8 +77,8 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "beb": ("classical/beb_tabular_mdp.yaml", []),
     "random": ("classical/random_tabular_mdp.yaml", []),
 }  # fmt: skip
-#: The agents registered by ``metarl.agents``, read before any test could register more.
-BUILT_IN_AGENTS = set(registered_agent_configs())
+#: The built-in agents, read before any test could register more.
+BUILT_IN_AGENTS = set(registered_agents())
 
 
 class Payload:
@@ -150,7 +151,7 @@ def tiny_run(name: str, run_dir: Path):
 
 
 def test_every_registered_agent_has_a_tiny_run():
-    assert BUILT_IN_AGENTS, "metarl.agents registered no agent"
+    assert BUILT_IN_AGENTS, "no built-in agent is registered"
     covered = {load_config(CONFIGS / config).agent for config, _ in RUNS.values()}
     assert covered == BUILT_IN_AGENTS, f"agents without a run here: {sorted(BUILT_IN_AGENTS - covered)}"
 

@@ -8,9 +8,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-
-import metarl  # noqa: F401  (registers the families)
-from metarl.agent import RandomAgent, Transition
 from metarl.agents.classical import (
     BayesOptimalBernoulliAgent,
     GittinsIndexAgent,
@@ -24,11 +21,15 @@ from metarl.agents.classical import (
     gittins_offsets,
     sample_gamma,
 )
+
+import metarl  # noqa: F401  (registers the families)
 from metarl.cli import main
-from metarl.config import load_config
-from metarl.evaluation import load_adaptation, run_adaptation
-from metarl.train import make_trainer
-from metarl.vector import TaskVectorEnv
+from metarl.common.config import load_config
+from metarl.common.protocol import RandomAgent, Transition
+from metarl.core.vector import TaskVectorEnv
+from metarl.report.adaptation import load_adaptation
+from metarl.runner.evaluation import run_adaptation
+from metarl.runner.train import make_trainer
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "classical"
 BERNOULLI, GAUSSIAN, MDP = "metarl/BernoulliBandit-v0", "metarl/GaussianBandit-v0", "metarl/TabularMDP-v0"

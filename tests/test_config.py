@@ -8,18 +8,9 @@ from typing import Any, Literal
 
 import pytest
 
-from metarl.config import (
-    ConfigError,
-    EnvConfig,
-    RunConfig,
-    check,
-    config_to_dict,
-    from_dict,
-    load_config,
-    register_agent_config,
-    registered_agent_configs,
-    save_config,
-)
+from metarl.common.agent_registry import agent_config_type, register_agent
+from metarl.common.checks import ConfigError, check
+from metarl.common.config import EnvConfig, RunConfig, config_to_dict, from_dict, load_config, save_config
 
 
 @dataclass
@@ -47,7 +38,11 @@ class ToyConfig:
         check(self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1")
 
 
-register_agent_config("toy", ToyConfig)
+def _no_trainer(cfg, device):
+    raise AssertionError("a config-only test agent is never trained")
+
+
+register_agent("toy", ToyConfig, _no_trainer)
 
 
 def write(tmp_path, text: str):
@@ -270,14 +265,14 @@ def test_configs_built_in_code_are_validated_too():
     assert from_dict(config_to_dict(cfg)) == cfg
 
 
-def test_register_agent_config_rejects_bad_registrations():
+def test_register_agent_rejects_bad_registrations():
     with pytest.raises(TypeError, match="must be a dataclass type"):
-        register_agent_config("nope", dict)
+        register_agent("nope", dict, _no_trainer)
     with pytest.raises(ValueError, match="must be made of letters, digits"):
-        register_agent_config("my.agent", ToyConfig)
+        register_agent("my.agent", ToyConfig, _no_trainer)
     with pytest.raises(ValueError, match="clashes with the run config section 'train'"):
-        register_agent_config("train", ToyConfig)
+        register_agent("train", ToyConfig, _no_trainer)
     with pytest.raises(ValueError, match="agent 'toy' already has config ToyConfig"):
-        register_agent_config("toy", NetConfig)
-    register_agent_config("toy", ToyConfig)  # registering the same type again is harmless
-    assert registered_agent_configs()["toy"] is ToyConfig
+        register_agent("toy", NetConfig, _no_trainer)
+    register_agent("toy", ToyConfig, _no_trainer)  # registering the same type again is harmless
+    assert agent_config_type("toy") is ToyConfig

@@ -8,8 +8,8 @@ import pytest
 from torch.utils.tensorboard import SummaryWriter
 
 from metarl import cli
-from metarl.curves import learning_curve
-from metarl.plotting import learning_curve_figure
+from metarl.report.curves import learning_curve
+from metarl.report.plotting import learning_curve_figure
 
 # Periodic evaluations of a fake run: env steps -> mean return of episodes 1 and 2.
 EVALS = {1000: (-10.0, -8.0), 2000: (-7.0, -4.0), 3000: (-6.0, -3.5)}

@@ -17,10 +17,10 @@ import torch
 import yaml
 
 from metarl import cli, registered_families, unregister_family
-from metarl.evaluation import load_adaptation
-from metarl.generic_vector import GenericVectorEnv
-from metarl.registry import VectorEntry, analytic_vector_entry, generic_vector_entry, register_family
-from metarl.vector import AnalyticVectorEnv
+from metarl.core.generic_vector import GenericVectorEnv
+from metarl.core.registry import VectorEntry, analytic_vector_entry, generic_vector_entry, register_family
+from metarl.core.vector import AnalyticVectorEnv
+from metarl.report.adaptation import load_adaptation
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -340,7 +340,7 @@ def test_the_native_example_agrees_with_its_single_env_and_with_the_numpy_family
     generic = gym.make_vec("mine/ChainWalk-v0", 4, vectorization_mode="vector_entry_point", tasks=tasks)
     assert isinstance(native, AnalyticVectorEnv) and isinstance(generic, GenericVectorEnv)
     entry = registered_families()["mine/FastChainWalk-v0"].vector_entry_point
-    assert entry == VectorEntry("metarl.vector:AnalyticVectorEnv", my_fast_envs.FastChainWalkEnv)
+    assert entry == VectorEntry("metarl.core.vector:AnalyticVectorEnv", my_fast_envs.FastChainWalkEnv)
     rng = np.random.default_rng(0)
     actions = rng.uniform(-0.12, 0.12, (60, 4, 1)).astype(np.float32)
     compare_step_for_step(native, singles("mine/FastChainWalk-v0", tasks), actions, seed=0)

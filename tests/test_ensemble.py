@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from metarl.ensemble import EnsembleMLP
+from metarl.common.ensemble import EnsembleMLP
 
 
 def mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:

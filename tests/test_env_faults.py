@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import metarl
-import metarl.vector
-from metarl.meta_env import MetaEnv
+import metarl.core.vector
+from metarl.core.meta_env import MetaEnv
 
 ANALYTIC = [f"metarl/{name}-v0" for name in metarl.envs.ANALYTIC_FAMILIES]
 
@@ -278,7 +278,7 @@ def test_ten_million_point_robots_build_reset_and_step_vectorised():
 
 
 def test_too_many_sub_envs_are_refused_before_allocating(monkeypatch):
-    monkeypatch.setattr(metarl.vector, "available_memory", lambda device: 100 * 2**20)  # 100 MiB
+    monkeypatch.setattr(metarl.core.vector, "available_memory", lambda device: 100 * 2**20)  # 100 MiB
     for env_id in ("metarl/PointRobot-v0", "metarl/HalfCheetahVel-v0"):
         start = time.perf_counter()
         fragments = ("num_envs=10,000,000", "GiB", "0.10 GiB is available", "bytes per sub-env")
@@ -288,7 +288,7 @@ def test_too_many_sub_envs_are_refused_before_allocating(monkeypatch):
 
 
 def test_available_memory_is_a_positive_figure_on_this_host():
-    available = metarl.vector.available_memory(torch.device("cpu"))
+    available = metarl.core.vector.available_memory(torch.device("cpu"))
     assert available is None or available > 0
 
 

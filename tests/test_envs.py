@@ -5,12 +5,12 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import ALL_IDS
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-from conftest import ALL_IDS
-from metarl.tasks import tasks_equal
+from metarl.core.tasks import tasks_equal
 
 EXPECTED_FAMILIES = {
     "PointRobot", "SparsePointRobot", "Navigation2D", "BernoulliBandit", "GaussianBandit", "TabularMDP",

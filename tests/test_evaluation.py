@@ -12,15 +12,10 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 import metarl  # noqa: F401  (registers the families)
-from metarl.agent import Agent, RandomAgent, TaskAware, Transition
-from metarl.evaluation import (
-    AdaptationResult,
-    evaluate_adaptation,
-    load_adaptation,
-    mean_ci,
-    run_adaptation,
-    write_adaptation,
-)
+from metarl.common.protocol import Agent, RandomAgent, TaskAware, Transition
+from metarl.report.adaptation import load_adaptation, write_adaptation
+from metarl.report.results import AdaptationResult, mean_ci
+from metarl.runner.evaluation import evaluate_adaptation, run_adaptation
 
 
 def make_vec(env_id, tasks, **kwargs):

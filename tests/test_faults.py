@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import metarl.runs
-import metarl.train as training
+import metarl.runner.runs
+import metarl.runner.train as training
 from metarl import cli
-from metarl.config import load_config
-from metarl.evaluation import load_adaptation
-from metarl.runs import checkpoint_paths, checkpoint_step
+from metarl.common.config import load_config
+from metarl.report.adaptation import load_adaptation
+from metarl.runner.runs import checkpoint_paths, checkpoint_step
 
 ROOT = Path(__file__).resolve().parents[1]
 RL2 = ROOT / "configs" / "rl2" / "demo.yaml"  # absolute: some tests change directory
@@ -108,7 +108,7 @@ def kill_mid_iteration(monkeypatch, run: Path) -> None:
 
 
 def kill_mid_checkpoint_write(monkeypatch, run: Path) -> None:
-    kill_at(monkeypatch, metarl.runs.torch, "save", 2)
+    kill_at(monkeypatch, metarl.runner.runs.torch, "save", 2)
 
 
 def kill_mid_periodic_evaluation(monkeypatch, run: Path) -> None:
@@ -233,7 +233,7 @@ def test_a_second_trainer_on_a_run_is_refused_and_a_dead_ones_lock_is_taken_over
     run = tmp_path / "run"
     assert train_cli(*RL2_ARGS, "train.total_steps=120", "--run-dir", str(run)) == 0
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from metarl.lock import run_lock\n"
+        [sys.executable, "-c", "import sys, time; from metarl.runner.lock import run_lock\n"
          "with run_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)", str(run)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

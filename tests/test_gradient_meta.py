@@ -1,16 +1,13 @@
-"""metarl.gradient_meta: batched inner steps and meta-gradients against per-task references."""
+"""metarl.agents.gradient.meta: batched inner steps and meta-gradients against per-task references."""
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
-from torch.func import functional_call
-
-from metarl.agents.cavia import ContextAdaptation, TransitionEncoder
-from metarl.agents.maml import MAMLAdaptation
-from metarl.evaluation import run_adaptation
-from metarl.gradient_meta import (
+from metarl.agents.gradient.cavia import ContextAdaptation, TransitionEncoder
+from metarl.agents.gradient.maml import MAMLAdaptation
+from metarl.agents.gradient.meta import (
     GradientMetaAgent,
     GradientMetaConfig,
     MetaPolicy,
@@ -21,6 +18,9 @@ from metarl.gradient_meta import (
     meta_objective,
     surrogate_loss,
 )
+from torch.func import functional_call
+
+from metarl.runner.evaluation import run_adaptation
 
 T, N, R = 6, 3, 2  # steps, tasks, episodes per task
 BOX = spaces.Box(-1.0, 1.0, (2,), np.float32)

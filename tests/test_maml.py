@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from metarl.config import load_config
-from metarl.evaluation import load_adaptation
-from metarl.runs import checkpoint_paths, load_checkpoint, make_run_dir
-from metarl.train import make_trainer, train
+from metarl.common.config import load_config
+from metarl.report.adaptation import load_adaptation
+from metarl.runner.runs import checkpoint_paths, load_checkpoint, make_run_dir
+from metarl.runner.train import make_trainer, train
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "configs" / "maml" / "demo.yaml"

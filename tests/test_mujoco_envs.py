@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
+import metarl.envs  # noqa: F401  (registers the families)
 import mujoco
 import numpy as np
 import pytest
@@ -19,12 +20,11 @@ from gymnasium.envs.mujoco.hopper_v5 import HopperEnv
 from gymnasium.envs.mujoco.humanoid_v5 import HumanoidEnv
 from gymnasium.envs.mujoco.walker2d_v5 import Walker2dEnv
 from gymnasium.utils.env_checker import check_env as gym_check_env
-from stable_baselines3.common.env_checker import check_env as sb3_check_env
-
-import metarl.envs  # noqa: F401  (registers the families)
 from metarl.envs.mujoco.base import CONTACT_PROBE, compile_with_contact_probe
 from metarl.envs.mujoco.definitions import RAND_PARAM_FIELDS, SimState, reset_noise
-from metarl.tasks import tasks_to_tensors
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+from metarl.core.tasks import tasks_to_tensors
 
 NAMES = [
     "HalfCheetahVel", "HalfCheetahDir", "AntDir", "AntGoal", "HumanoidDir", "Walker2dRandParams", "HopperRandParams",

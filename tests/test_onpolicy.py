@@ -5,24 +5,22 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from metarl.config import FieldError
-from metarl.onpolicy import (
+from metarl.common.checks import FieldError
+from metarl.common.onpolicy import (  # the linear feature baseline and TRPO, for gradient-based meta-RL
     ActionHead,
     PPOConfig,
     RunningMeanStd,
+    TRPOConfig,
+    conjugate_gradient,
     discounted_returns,
+    fit_linear_baseline,
     gae,
+    linear_baseline_features,
     minibatch_indices,
     normalize,
     ppo_losses,
     trial_input,
     trial_input_dim,
-)
-from metarl.onpolicy import (  # the linear feature baseline and TRPO, for gradient-based meta-RL
-    TRPOConfig,
-    conjugate_gradient,
-    fit_linear_baseline,
-    linear_baseline_features,
     trpo_step,
 )
 

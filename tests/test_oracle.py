@@ -9,9 +9,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from gymnasium import spaces
-
-from metarl import cli
-from metarl.agent import TaskAware
 from metarl.agents.oracle import (
     HyperActorCritic,
     OracleAgent,
@@ -21,10 +18,15 @@ from metarl.agents.oracle import (
     make_oracle_trainer,
     stratified_minibatches,
 )
-from metarl.config import load_config
-from metarl.evaluation import evaluate_adaptation, load_adaptation, mean_ci
-from metarl.runs import checkpoint_paths, make_run_dir
-from metarl.train import train
+
+from metarl import cli
+from metarl.common.config import load_config
+from metarl.common.protocol import TaskAware
+from metarl.report.adaptation import load_adaptation
+from metarl.report.results import mean_ci
+from metarl.runner.evaluation import evaluate_adaptation
+from metarl.runner.runs import checkpoint_paths, make_run_dir
+from metarl.runner.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "oracle"

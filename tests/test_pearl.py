@@ -10,10 +10,11 @@ import torch
 import yaml
 
 from metarl import cli
-from metarl.config import load_config
-from metarl.evaluation import evaluate_adaptation, load_adaptation
-from metarl.runs import checkpoint_paths, checkpoint_step, latest_checkpoint, make_run_dir
-from metarl.train import make_trainer, train
+from metarl.common.config import load_config
+from metarl.report.adaptation import load_adaptation
+from metarl.runner.evaluation import evaluate_adaptation
+from metarl.runner.runs import checkpoint_paths, checkpoint_step, latest_checkpoint, make_run_dir
+from metarl.runner.train import make_trainer, train
 
 ROOT = Path(__file__).resolve().parents[1]
 POINT = ROOT / "configs" / "pearl" / "point_robot.yaml"
@@ -156,7 +157,7 @@ def test_pearl_adapts_on_the_point_robot(tmp_path):
     cfg = load_config(DEMO, ["train.total_steps=45000", "train.checkpoint_every=1000000"])
     trainer = train(cfg, make_run_dir(cfg, tmp_path / "run"))
     returns = load_adaptation(tmp_path / "run").returns  # (30 test tasks, 3 episodes)
-    from metarl.agent import RandomAgent
+    from metarl.common.protocol import RandomAgent
 
     random_returns = evaluate_adaptation(
         RandomAgent(trainer.env.single_action_space, seed=0), "metarl/PointRobot-v0", episodes=1

@@ -8,19 +8,20 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from metarl.config import load_config
-from metarl.evaluation import AdaptationResult, _family, evaluate_adaptation, load_adaptation, write_adaptation
-from metarl.plotting import (
+from metarl.common.config import load_config
+from metarl.report.adaptation import load_adaptation, plot_adaptation_curves, write_adaptation
+from metarl.report.plotting import (
     Curve,
     adaptation_curves,
     adaptation_figure,
     adaptation_marks,
     curves_title,
     format_steps,
-    plot_adaptation_curves,
     result_curve,
 )
-from metarl.train import make_trainer
+from metarl.report.results import AdaptationResult
+from metarl.runner.evaluation import _family, evaluate_adaptation
+from metarl.runner.train import make_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCES = {"random": -20.0, "optimum": -4.0}

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 import metarl  # noqa: F401  (registers the families)
-from metarl import references
-from metarl.agent import Agent, TaskAware
-from metarl.evaluation import _family
-from metarl.references import ScriptedOracleAgent, format_references, has_optimum, reference_returns
+from metarl.common.protocol import Agent, TaskAware
+from metarl.runner import references
+from metarl.runner.evaluation import _family
+from metarl.runner.references import ScriptedOracleAgent, format_references, has_optimum, reference_returns
 
 
 def held_out(env_id, split="test", **kwargs):

@@ -13,7 +13,7 @@ from gymnasium import spaces
 import metarl
 from metarl import MetaEnv, register_family, registered_families, unregister_family
 from metarl.cli import main
-from metarl.registry import generic_vector_entry
+from metarl.core.registry import generic_vector_entry
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -173,7 +173,7 @@ def test_every_built_in_family_passes_the_registration_checks():
     to the same checks as a user's registration here."""
     from gymnasium.envs.registration import load_env_creator
 
-    from metarl.registry import _check_family_class
+    from metarl.core.registry import _check_family_class
 
     built_in = {id: spec for id, spec in registered_families().items() if id.startswith("metarl/")}
     assert len(built_in) == 14

@@ -7,14 +7,16 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-
-from metarl.agent import Transition
 from metarl.agents.rl2 import RL2Config, RL2Learner, chunk_sequences
-from metarl.config import ConfigError, load_config
-from metarl.evaluation import evaluate_adaptation, load_adaptation
-from metarl.onpolicy import PPOConfig
-from metarl.runs import make_run_dir
-from metarl.train import train
+
+from metarl.common.checks import ConfigError
+from metarl.common.config import load_config
+from metarl.common.onpolicy import PPOConfig
+from metarl.common.protocol import Transition
+from metarl.report.adaptation import load_adaptation
+from metarl.runner.evaluation import evaluate_adaptation
+from metarl.runner.runs import make_run_dir
+from metarl.runner.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "configs" / "rl2" / "demo.yaml"

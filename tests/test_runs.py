@@ -17,10 +17,12 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from metarl import runs  # noqa: E402
-from metarl.config import ConfigError, EnvConfig, RunConfig, TrainConfig, load_config, register_agent_config  # noqa: E402
-from metarl.logger import Logger, Progress  # noqa: E402
-from metarl.runs import (  # noqa: E402
+from metarl.common.agent_registry import register_agent  # noqa: E402
+from metarl.common.checks import ConfigError  # noqa: E402
+from metarl.common.config import EnvConfig, RunConfig, TrainConfig, load_config  # noqa: E402
+from metarl.runner import runs  # noqa: E402
+from metarl.runner.logger import Logger, Progress  # noqa: E402
+from metarl.runner.runs import (  # noqa: E402
     CheckpointError,
     checkpoint_paths,
     checkpoint_step,
@@ -40,7 +42,11 @@ class RunsToyConfig:
     lr: float = 1e-3
 
 
-register_agent_config("runs-toy", RunsToyConfig)
+def _no_trainer(cfg, device):
+    raise AssertionError("a config-only test agent is never trained")
+
+
+register_agent("runs-toy", RunsToyConfig, _no_trainer)
 
 
 @pytest.fixture
@@ -187,7 +193,7 @@ def test_checkpoint_from_another_config_names_what_differs(tmp_path, cfg):
 
 
 def test_checkpoint_from_another_agent_or_format_is_refused(tmp_path, cfg):
-    register_agent_config("runs-other", RunsToyConfig)
+    register_agent("runs-other", RunsToyConfig, _no_trainer)
     save_checkpoint(tmp_path, state(1), 1, replace(cfg, agent="runs-other"))
     with pytest.raises(CheckpointError, match="written by agent 'runs-other', but the run's agent is 'runs-toy'"):
         load_checkpoint(tmp_path, cfg)
@@ -310,7 +316,7 @@ def test_progress_writes_a_plain_line_every_interval_to_a_file_or_pipe(monkeypat
     """Under nohup or with output to a file there is no bar to redraw: a whole line every 30 s."""
     monkeypatch.delenv("CI", raising=False)
     clock = [0.0]
-    monkeypatch.setattr("metarl.logger.time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr("metarl.runner.logger.time", SimpleNamespace(monotonic=lambda: clock[0]))
     out = io.StringIO()
     with Progress(10_000, stream=out) as progress:
         for step in range(100, 10_001, 100):
@@ -343,7 +349,7 @@ def test_progress_is_silent_in_ci(monkeypatch):
 def test_progress_redraws_one_line_on_a_terminal(monkeypatch):
     monkeypatch.delenv("CI", raising=False)
     clock = [0.0]
-    monkeypatch.setattr("metarl.logger.time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr("metarl.runner.logger.time", SimpleNamespace(monotonic=lambda: clock[0]))
     out = FakeTerminal()
     with Progress(10_000, initial=1_000, stream=out, min_interval=0) as progress:
         clock[0] = 1.0
@@ -360,7 +366,7 @@ def test_progress_redraws_one_line_on_a_terminal(monkeypatch):
 def test_progress_draws_at_most_every_min_interval(monkeypatch):
     monkeypatch.delenv("CI", raising=False)
     clock = [0.0]
-    monkeypatch.setattr("metarl.logger.time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr("metarl.runner.logger.time", SimpleNamespace(monotonic=lambda: clock[0]))
     out = FakeTerminal()
     progress = Progress(100, stream=out, min_interval=1.0)
     for step in range(1, 50):
@@ -373,7 +379,7 @@ def test_progress_draws_at_most_every_min_interval(monkeypatch):
 
 def test_progress_time_left_is_the_wall_clock_budget_when_it_ends_first(monkeypatch):
     clock = [0.0]
-    monkeypatch.setattr("metarl.logger.time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr("metarl.runner.logger.time", SimpleNamespace(monotonic=lambda: clock[0]))
     progress = Progress(10_000, enabled=False, seconds=60)
     clock[0] = 10.0
     progress.update(100)  # the steps would take 990 s more; the budget ends in 50 s

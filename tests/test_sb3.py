@@ -10,17 +10,18 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-
-from metarl.agent import RandomAgent, TaskAware, Transition
 from metarl.agents.sb3 import SB3Config, make_training_env
 from metarl.agents.sb3_env_state import env_state, load_env_state
+
 from metarl.cli import main
-from metarl.config import load_config
-from metarl.evaluation import evaluate_adaptation, load_adaptation
-from metarl.runs import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from metarl.tasks import tasks_to_tensors
-from metarl.train import make_trainer, seed_everything
-from metarl.wrappers import TaskObservationWrapper, TrialWrapper
+from metarl.common.config import load_config
+from metarl.common.protocol import RandomAgent, TaskAware, Transition
+from metarl.core.tasks import tasks_to_tensors
+from metarl.core.wrappers import TaskObservationWrapper, TrialWrapper
+from metarl.report.adaptation import load_adaptation
+from metarl.runner.evaluation import evaluate_adaptation
+from metarl.runner.runs import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from metarl.runner.train import make_trainer, seed_everything
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "sb3"

@@ -5,7 +5,7 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from metarl.tasks import describe_space, stack_tasks, tasks_to_tensors, unstack_tasks, validate_task
+from metarl.core.tasks import describe_space, stack_tasks, tasks_to_tensors, unstack_tasks, validate_task
 
 SPACE = spaces.Dict(
     {

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from metarl.threads import LARGE_MODEL_PARAMETERS, available_cores, choose_threads, count_parameters
+from metarl.runner.threads import LARGE_MODEL_PARAMETERS, available_cores, choose_threads, count_parameters
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 

@@ -9,12 +9,14 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import metarl.train
-from metarl.config import ConfigError, load_config
-from metarl.curves import learning_curve
-from metarl.evaluation import load_adaptation
-from metarl.runs import checkpoint_paths, load_checkpoint, make_run_dir
-from metarl.train import TrainingTasks, train
+import metarl.runner.train
+from metarl.common.checks import ConfigError
+from metarl.common.config import load_config
+from metarl.common.training_env import TrainingTasks
+from metarl.report.adaptation import load_adaptation
+from metarl.report.curves import learning_curve
+from metarl.runner.runs import checkpoint_paths, load_checkpoint, make_run_dir
+from metarl.runner.train import train
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "rl2" / "demo.yaml"
 TINY = ["rl2.num_envs=4", "rl2.hidden_size=8", "rl2.ppo.epochs=1", "train.total_steps=1000000", "eval.episodes=2"]
@@ -32,7 +34,7 @@ class FakeClock:
 
 
 def test_max_minutes_ends_training_with_a_checkpoint_and_an_evaluation(tmp_path, monkeypatch):
-    monkeypatch.setattr(metarl.train, "time", FakeClock())
+    monkeypatch.setattr(metarl.runner.train, "time", FakeClock())
     cfg = load_config(DEMO, TINY + ["train.max_minutes=3"])
     run = make_run_dir(cfg, tmp_path / "run")
     trainer = train(cfg, run)
@@ -51,7 +53,7 @@ def logged(run: Path, tag: str) -> dict[int, float]:
 
 def test_training_time_is_summed_over_sessions_without_the_pause_between(tmp_path, monkeypatch):
     clock = FakeClock()
-    monkeypatch.setattr(metarl.train, "time", clock)
+    monkeypatch.setattr(metarl.runner.train, "time", clock)
     periodic = ["train.log_every=40", "train.checkpoint_every=80", "eval.every_steps=80"]
     cfg = load_config(DEMO, TINY + periodic + ["train.total_steps=160"])
     run = make_run_dir(cfg, tmp_path / "run")

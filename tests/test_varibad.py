@@ -8,13 +8,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from gymnasium import spaces
-
-from metarl.agent import RandomAgent, Transition
 from metarl.agents.varibad import TrialBuffer, gaussian_kl
-from metarl.config import load_config
-from metarl.evaluation import evaluate_adaptation, load_adaptation
-from metarl.runs import make_run_dir
-from metarl.train import make_trainer, train
+
+from metarl.common.config import load_config
+from metarl.common.protocol import RandomAgent, Transition
+from metarl.report.adaptation import load_adaptation
+from metarl.runner.evaluation import evaluate_adaptation
+from metarl.runner.runs import make_run_dir
+from metarl.runner.train import make_trainer, train
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "varibad"

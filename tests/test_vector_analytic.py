@@ -7,7 +7,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 import metarl
-from metarl.vector import AnalyticVectorEnv
+from metarl.core.vector import AnalyticVectorEnv
 
 ANALYTIC = [f"metarl/{name}-v0" for name in metarl.envs.ANALYTIC_FAMILIES]
 DETERMINISTIC_TASKS = {  # degenerate tasks make the stochastic families deterministic
@@ -161,7 +161,7 @@ def test_reset_seed_makes_the_whole_batch_reproducible():
 
 
 def test_resolve_device():
-    from metarl.vector import resolve_device
+    from metarl.core.vector import resolve_device
 
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert resolve_device("cpu") == torch.device("cpu")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import metarl
-from metarl.tasks import tasks_equal
+from metarl.core.tasks import tasks_equal
 
 MUJOCO = [f"metarl/{name}-v0" for name in metarl.envs.MUJOCO_FAMILIES]
 

@@ -22,8 +22,9 @@ import torch
 
 pytest.importorskip("mujoco_warp")
 
-import metarl  # noqa: E402,F401  (registers the families)
 from metarl.envs.mujoco.warp_backend import WarpBackend, resolve_devices  # noqa: E402
+
+import metarl  # noqa: E402,F401  (registers the families)
 
 
 def make_vec(env_id, num_envs, backend, **kwargs):

@@ -1,4 +1,4 @@
-"""metarl.wrappers: RL^2 trials, the mixture of training tasks and the task-in-observation oracle input."""
+"""metarl.core.wrappers: RL^2 trials, the mixture of training tasks and the task-in-observation oracle input."""
 
 import gymnasium as gym
 import numpy as np
@@ -9,9 +9,9 @@ from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import metarl  # noqa: F401  (registers the families)
-from metarl.onpolicy import trial_input, trial_input_dim
-from metarl.tasks import tasks_equal, tasks_to_tensors
-from metarl.wrappers import (
+from metarl.common.onpolicy import trial_input, trial_input_dim
+from metarl.core.tasks import tasks_equal, tasks_to_tensors
+from metarl.core.wrappers import (
     MultiTaskWrapper,
     TaskObservationWrapper,
     TrialWrapper,

@@ -10,8 +10,8 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 
-from metarl.meta_env import Distribution
-from metarl.tasks import Task, param_error
+from metarl.core.meta_env import Distribution
+from metarl.core.tasks import Task, param_error
 
 from .base import MujocoMetaEnv
 from .definitions import TWO_PI, AntDirDefinition, AntGoalDefinition, QvelNoise

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from gymnasium import spaces, utils
 
-from metarl.analytic import action_tensor
-from metarl.meta_env import MetaEnv
-from metarl.tasks import Task, tasks_to_tensors
+from metarl.core.analytic import action_tensor
+from metarl.core.meta_env import MetaEnv
+from metarl.core.tasks import Task, tasks_to_tensors
 
 from .definitions import MujocoDefinition, QvelNoise, SimState, reset_noise, sum_terms
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from metarl.tasks import TaskBatch
+from metarl.core.tasks import TaskBatch
 
 RewardTerms = dict[str, Tensor]
 

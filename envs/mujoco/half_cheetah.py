@@ -9,8 +9,8 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
-from metarl.meta_env import Distribution
-from metarl.tasks import Task, param_error
+from metarl.core.meta_env import Distribution
+from metarl.core.tasks import Task, param_error
 
 from .base import MujocoMetaEnv
 from .definitions import HalfCheetahDirDefinition, HalfCheetahVelDefinition, QvelNoise

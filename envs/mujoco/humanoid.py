@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.mujoco.humanoid_v5 import HumanoidEnv
 
-from metarl.meta_env import Distribution
+from metarl.core.meta_env import Distribution
 
 from .base import MujocoMetaEnv
 from .definitions import TWO_PI, HumanoidDirDefinition, QvelNoise

@@ -16,8 +16,8 @@ from gymnasium import spaces
 from gymnasium.envs.mujoco.hopper_v5 import HopperEnv
 from gymnasium.envs.mujoco.walker2d_v5 import Walker2dEnv
 
-from metarl.meta_env import Distribution
-from metarl.tasks import Task
+from metarl.core.meta_env import Distribution
+from metarl.core.tasks import Task
 
 from .base import MujocoMetaEnv
 from .definitions import (

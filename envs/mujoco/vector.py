@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from mujoco.batch import Batch
 
-from metarl.tasks import Task
-from metarl.vector import (
+from metarl.core.tasks import Task
+from metarl.core.vector import (
     TaskVectorEnv,
     bytes_per_env,
     check_memory,

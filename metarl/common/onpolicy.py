@@ -20,25 +20,11 @@ from gymnasium import spaces
 from torch import Tensor
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
-from .config import check
+from metarl.common.checks import check
+from metarl.core.spaces import action_dim, check_action_space
 
 
 # ----- actions -------------------------------------------------------------------------------------
-def check_action_space(space: spaces.Space) -> None:
-    """Raise unless ``space`` is a ``Discrete`` or a bounded ``Box`` (what the policies here support)."""
-    if isinstance(space, spaces.Discrete):
-        return
-    if isinstance(space, spaces.Box) and space.is_bounded("both") and len(space.shape) == 1:
-        return
-    raise ValueError(f"unsupported action space {space!r}; allowed: Discrete or a bounded 1-D Box")
-
-
-def action_dim(space: spaces.Space) -> int:
-    """Width of an action as a network input: arms of a ``Discrete`` (one-hot), else the Box size."""
-    check_action_space(space)
-    return int(space.n) if isinstance(space, spaces.Discrete) else int(space.shape[0])
-
-
 def encode_action(action: Tensor, space: spaces.Space) -> Tensor:
     """Actions ``(..., )`` int or ``(..., d)`` float as float features ``(..., action_dim(space))``."""
     if isinstance(space, spaces.Discrete):

@@ -12,9 +12,9 @@ tasks.
 
 So that a figure says what it shows, labels and titles name the split, the number of tasks and
 each run's env steps; reference returns on the same tasks (a random policy, dotted, and the
-known-task optimum, dashed; ``metarl.references``) are drawn when the results carry them, and
+known-task optimum, dashed; ``metarl.runner.references``) are drawn when the results carry them, and
 vertical lines mark where an agent adapts when it records ``adaptation_episodes`` (MAML and
-CAVIA: an inner step after every ``K`` episodes; see ``metarl.agent``).
+CAVIA: an inner step after every ``K`` episodes; see ``metarl.common.protocol``).
 """
 
 from __future__ import annotations
@@ -31,15 +31,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .evaluation import AdaptationResult, load_adaptation, mean_ci
-from .files import atomic_write_bytes
-from .references import REFERENCE_NAMES
+from metarl.common.files import atomic_write_bytes
+from metarl.report.results import REFERENCE_NAMES, AdaptationResult, mean_ci
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
     # curves reads TensorBoard events; importing it here would load tensorboard for every plot
-    from .curves import LearningCurve
+    from metarl.report.curves import LearningCurve
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class Curve:
     Optional: ``agent``, the agent's name (legend entries of its markers); ``references``,
     reference returns on the same tasks (drawn as horizontal lines); ``adaptation_episodes`` and
     ``adaptation_updates``, where the agent adapts (vertical lines after episodes ``K, 2K, ...``,
-    at most ``adaptation_updates`` of them; see ``metarl.agent``).
+    at most ``adaptation_updates`` of them; see ``metarl.common.protocol``).
     """
 
     label: str
@@ -158,12 +157,12 @@ def curves_title(results: Sequence[AdaptationResult]) -> str:
     return "Adaptation curves"
 
 
-#: Line style of each reference (``metarl.references``); others are dash-dotted.
+#: Line style of each reference (``metarl.runner.references``); others are dash-dotted.
 REFERENCE_STYLES = {"random": ":", "optimum": "--"}
 
 
 def draw_references(ax: Axes, references: Sequence[tuple[Mapping[str, float] | None, str]]) -> None:
-    """Horizontal lines of reference returns (``metarl.references``), given per curve with its
+    """Horizontal lines of reference returns (``metarl.runner.references``), given per curve with its
     colour: one line per distinct (name, value), since curves on the same tasks share them."""
     drawn: set[tuple[str, float]] = set()
     for refs, color in references:
@@ -228,18 +227,6 @@ def figure_png(figure: Figure, dpi: int = 120) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
-
-
-def plot_adaptation_curves(runs: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
-    """Overlay the adaptation curves of several runs (run directories, ``eval`` folders or
-    ``adaptation.json`` files) in one PNG written atomically to ``out``; returns ``out``. Labels
-    and title name the split, the number of tasks and each run's env steps; references and
-    adaptation steps recorded in the runs are drawn (``adaptation_figure``)."""
-    if not runs:
-        raise ValueError("plot_adaptation_curves needs at least one run, got none")
-    results = [load_adaptation(run) for run in runs]
-    figure = adaptation_figure(adaptation_curves(results), title=curves_title(results))
-    return atomic_write_bytes(out, figure_png(figure))
 
 
 def learning_curve_figure(

@@ -1,8 +1,9 @@
 """``metarl train``: the training loop every agent shares (runs, logging, checkpoints, evaluation).
 
-An agent plugs in with ``register_agent(name, config_type, make_trainer)``. ``make_trainer(cfg,
-device)`` returns a ``Trainer``: it advances training by one iteration at a time, exposes the
-adapting ``agent`` for evaluation and round-trips its whole state through ``state_dict``.
+An agent plugs in with ``metarl.common.agent_registry.register_agent(name, config_type,
+make_trainer)``. ``make_trainer(cfg, device)`` returns a ``Trainer`` (``metarl.common.protocol``):
+it advances training by one iteration at a time, exposes the adapting ``agent`` for evaluation
+and round-trips its whole state through ``state_dict``.
 """
 
 from __future__ import annotations
@@ -11,100 +12,35 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, Protocol, get_args
+from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 
-from .agent import Agent
-from .config import RunConfig, register_agent_config
-from .evaluation import AdaptationResult, SummaryWriterLike, evaluate_adaptation, write_adaptation
-from .lock import run_lock
-from .logger import Logger, Progress
-from .references import reference_returns
-from .rng import rng_state, set_rng_state
-from .runs import EVAL_DIR, CheckpointError, load_checkpoint, save_checkpoint
-from .tasks import Task, stack_tasks
-from .threads import set_threads
-from .vector import TaskVectorEnv, resolve_device
-
-
-class Trainer(Protocol):
-    """What the shared loop needs from an agent's training code."""
-
-    agent: Agent
-    env_steps: int
-    episode_returns: list[float]
-
-    def train_iteration(self) -> dict[str, float]:
-        """Collect data and update; returns metrics keyed by TensorBoard tag."""
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue training (tensors and plain values only)."""
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore ``state_dict`` output."""
-
-
-TrainerFactory = Callable[[RunConfig, torch.device], Trainer]
-_TRAINERS: dict[str, TrainerFactory] = {}
-
-
-def register_agent(name: str, config_type: type, make_trainer: TrainerFactory) -> None:
-    """Make agent ``name`` trainable with ``metarl train``: its config section is ``config_type``."""
-    register_agent_config(name, config_type)
-    _TRAINERS[name] = make_trainer
+from metarl.common.agent_registry import trainer_factory
+from metarl.common.config import RunConfig
+from metarl.common.protocol import Trainer
+from metarl.core.vector import resolve_device
+from metarl.report.adaptation import SummaryWriterLike, write_adaptation
+from metarl.report.results import EVAL_DIR, AdaptationResult
+from metarl.runner.evaluation import evaluate_adaptation
+from metarl.runner.lock import run_lock
+from metarl.runner.logger import Logger, Progress
+from metarl.runner.references import reference_returns
+from metarl.runner.rng import rng_state, set_rng_state
+from metarl.runner.runs import CheckpointError, load_checkpoint, save_checkpoint
+from metarl.runner.threads import set_threads
 
 
 def make_trainer(cfg: RunConfig, device: torch.device) -> Trainer:
-    """The trainer of ``cfg.agent`` (agents register when ``metarl.agents`` is imported), built
-    right after seeding the global generators with ``cfg.seed``, so its initial weights are the
-    seed's wherever it is built."""
-    if cfg.agent not in _TRAINERS:
-        import metarl.agents  # noqa: F401  (registers the built-in agents)
-    if cfg.agent not in _TRAINERS:
-        raise ValueError(f"agent {cfg.agent!r} is not registered; registered: {sorted(_TRAINERS)}")
+    """The trainer of ``cfg.agent`` (``metarl.common.agent_registry``), built right after seeding
+    the global generators with ``cfg.seed``, so its initial weights are the seed's wherever it is built."""
+    factory = trainer_factory(cfg.agent)
     seed_everything(cfg.seed)
-    return _TRAINERS[cfg.agent](cfg, device)
-
-
-def make_training_env(cfg: RunConfig, num_envs: int, device: torch.device, **make_vec_kwargs: Any) -> gym.vector.VectorEnv:
-    """The batched env an agent trains on: ``num_envs`` sub-envs of ``cfg.env`` stepping together
-    on ``device`` (``make_vec_kwargs``, e.g. ``autoreset_mode``, go to ``gymnasium.make_vec``)."""
-    return gym.make_vec(
-        cfg.env.id, num_envs=num_envs, vectorization_mode="vector_entry_point", device=device,
-        **make_vec_kwargs, **cfg.env.kwargs,
-    )  # fmt: skip
-
-
-#: Where an on-policy trainer draws each iteration's tasks from: fresh draws from the family's
-#: training distribution, or uniform draws (with replacement) from its fixed training task set.
-TrainingTaskSource = Literal["distribution", "train_set"]
-TRAINING_TASK_SOURCES: tuple[str, ...] = get_args(TrainingTaskSource)
-
-
-class TrainingTasks:
-    """Draws one training task per sub-env of ``env`` from ``source`` (see ``TRAINING_TASK_SOURCES``)
-    with ``generator``; the training set is stacked once, so a draw is one indexing per parameter."""
-
-    def __init__(self, env: TaskVectorEnv, source: TrainingTaskSource, generator: torch.Generator) -> None:
-        if source not in TRAINING_TASK_SOURCES:
-            raise ValueError(f"task_source {source!r} is not allowed; allowed: {', '.join(TRAINING_TASK_SOURCES)}")
-        self.env, self.generator = env, generator
-        self.train_set = stack_tasks(env.task_set("train")) if source == "train_set" else None
-
-    def draw(self) -> list[Task] | dict[str, np.ndarray]:
-        """``env.num_envs`` tasks, ready for ``env.set_tasks``."""
-        n, device = self.env.num_envs, self.generator.device
-        if self.train_set is None:
-            return self.env.sample_tasks(n, seed=int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=device)))
-        size = len(next(iter(self.train_set.values())))
-        index = torch.randint(0, size, (n,), generator=self.generator, device=device).cpu().numpy()
-        return {name: values[index] for name, values in self.train_set.items()}
+    return factory(cfg, device)
 
 
 def seed_everything(seed: int) -> None:
@@ -130,7 +66,7 @@ def evaluate_run(
     ``writer``, to TensorBoard at ``trainer.env_steps``.
 
     ``with_references``: also score a random policy (and the family's known-task optimum where
-    it defines one) on the same tasks, recorded beside the curve (``metarl.references``).
+    it defines one) on the same tasks, recorded beside the curve (``metarl.runner.references``).
 
     The global random generators are left as they were, so evaluating (or not, or more often)
     never changes what training does next.
@@ -233,7 +169,7 @@ def train(
     (``resume_run``), so a large one (replay data) is not read twice; with ``resume`` and none,
     the run's newest intact checkpoint. ``trainer``: a fresh trainer for ``cfg`` built by the
     caller (e.g. to find config errors before making the run directory). ``quiet``: no progress
-    output (see :class:`metarl.logger.Progress`).
+    output (see :class:`metarl.runner.logger.Progress`).
 
     Logging, periodic evaluation and checkpoints follow absolute schedules (multiples of their
     period), and everything due at a step is done before that step's checkpoint, so a run resumed

@@ -1,9 +1,9 @@
 """Reference returns on the held-out tasks: what a curve is to be read against.
 
 ``reference_returns`` measures, on the same tasks and through the same rollouts as the agent's
-adaptation curve (``metarl.evaluation.evaluate_adaptation``), the mean return per episode of
+adaptation curve (``metarl.runner.evaluation.evaluate_adaptation``), the mean return per episode of
 
-- ``"random"``: uniformly random actions (``metarl.agent.RandomAgent``), every family;
+- ``"random"``: uniformly random actions (``metarl.common.protocol.RandomAgent``), every family;
 - ``"optimum"``: a scripted policy that is told the task, for families that define the
   optional hook below. It needs no experience, so it bounds what adaptation can reach.
 
@@ -15,7 +15,7 @@ The family hook (a method of the single-env family class, found with ``getattr``
 
     def oracle_action(self, obs: Tensor, tasks: TaskBatch, steps_left: Tensor) -> Tensor
 
-``obs`` ``(n, *obs_shape)`` and ``tasks`` (a ``metarl.tasks.TaskBatch``) as the batched env
+``obs`` ``(n, *obs_shape)`` and ``tasks`` (a ``metarl.core.tasks.TaskBatch``) as the batched env
 gives them, ``steps_left`` ``(n,)`` int64: the steps left in the episode including this one
 (the time limit minus the steps taken; a finite-horizon optimum depends on it). It returns
 ``(n, *action_shape)`` actions on ``obs``'s device. Defined by PointRobot, SparsePointRobot,
@@ -32,13 +32,13 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from .agent import RandomAgent, Transition
-from .analytic import AnalyticEnv
-from .evaluation import _family, evaluate_adaptation
-from .tasks import TaskBatch
+from metarl.common.protocol import RandomAgent, Transition
+from metarl.core.analytic import AnalyticEnv
+from metarl.core.tasks import TaskBatch
+from metarl.report.results import REFERENCE_NAMES
+from metarl.runner.evaluation import _family, evaluate_adaptation
 
 #: Display names of the references, in the order ``format_references`` prints them.
-REFERENCE_NAMES = {"random": "random policy", "optimum": "known-task optimum"}
 
 
 class ScriptedOracleAgent:
@@ -53,7 +53,7 @@ class ScriptedOracleAgent:
 
     def __init__(self, family: Any, horizon: int) -> None:
         if getattr(family, "oracle_action", None) is None:
-            raise ValueError(f"{type(family).__name__} defines no oracle_action; see metarl.references")
+            raise ValueError(f"{type(family).__name__} defines no oracle_action; see metarl.runner.references")
         self.family, self.horizon = family, int(horizon)
         self.tasks: TaskBatch | None = None
 

@@ -2,7 +2,7 @@
 
 A run config file looks like this (every section but ``agent`` and ``env.id`` has defaults)::
 
-    agent: pearl                  # a name registered with register_agent_config
+    agent: pearl                  # a registered agent (metarl.common.agent_registry)
     env:
       id: metarl/PointRobot-v0
       kwargs: {}                  # passed to gymnasium.make / make_vec
@@ -31,7 +31,7 @@ by the ``agent`` name, so an agent declares its hyperparameters once, with types
         def __post_init__(self):
             check(self.lr > 0, "lr", self.lr, "> 0")
 
-    register_agent_config("pearl", PEARLConfig)
+    register_agent("pearl", PEARLConfig, make_pearl_trainer)  # metarl.common.agent_registry
 
 Loading is strict: an unknown key, a value of the wrong type or an impossible value raises
 :class:`ConfigError` naming the dotted key, the value given and what is allowed. Impossible
@@ -45,7 +45,6 @@ Overrides are ``key=value`` strings with dotted keys (``pearl.lr=1e-3``, ``env.i
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib
 import os
 import re
@@ -59,7 +58,9 @@ from typing import Any, Literal
 
 import yaml
 
-from .files import atomic_write
+from metarl.common.agent_registry import agent_config_type, registered_agents
+from metarl.common.checks import ConfigError, FieldError, check, join_key, suggest
+from metarl.common.files import atomic_write
 
 __all__ = [
     "ConfigError",
@@ -69,40 +70,13 @@ __all__ = [
     "RunConfig",
     "TrainConfig",
     "agent_config_type",
-    "atomic_write",
     "check",
     "config_diff",
     "config_to_dict",
     "from_dict",
     "load_config",
-    "register_agent_config",
-    "registered_agent_configs",
     "save_config",
 ]
-
-
-class ConfigError(ValueError):
-    """A config that cannot be run: unknown key, wrong type or impossible value."""
-
-
-class FieldError(ValueError):
-    """An impossible field value, raised by :func:`check` inside a dataclass's ``__post_init__``.
-
-    The loader prefixes ``key`` with the dotted path of the dataclass in the config.
-    """
-
-    def __init__(self, key: str, value: Any, allowed: str):
-        self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"{key}={value!r} is not allowed; allowed: {allowed}")
-
-
-def check(condition: bool, key: str, value: Any, allowed: str) -> None:
-    """Raise :class:`FieldError` naming ``key``, ``value`` and ``allowed`` unless ``condition``.
-
-    Meant for ``__post_init__``: ``check(self.lr > 0, "lr", self.lr, "> 0")``.
-    """
-    if not condition:
-        raise FieldError(key, value, allowed)
 
 
 # --- the common part of every run -------------------------------------------------------------
@@ -136,7 +110,7 @@ class TrainConfig:
     checkpoint_every: int = 50_000
     keep_checkpoints: int = 3
     max_minutes: float | None = None
-    #: torch's CPU threads: ``auto`` (see ``metarl.threads``) or a number.
+    #: torch's CPU threads: ``auto`` (see ``metarl.runner.threads``) or a number.
     threads: int | Literal["auto"] = "auto"
 
     def __post_init__(self):
@@ -194,56 +168,7 @@ class RunConfig:
             )
 
 
-# --- agent config registry ---------------------------------------------------------------------
-
-_AGENT_CONFIGS: dict[str, type] = {}
-
-
-def register_agent_config(name: str, config_type: type) -> None:
-    """Make ``agent: <name>`` in a config file select the dataclass ``config_type``."""
-    if not dataclasses.is_dataclass(config_type) or not isinstance(config_type, type):
-        raise TypeError(f"config_type for agent {name!r} must be a dataclass type, got {config_type!r}")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
-        # The name is a YAML section and the first part of override keys such as `pearl.lr`.
-        raise ValueError(f"agent name {name!r} must be made of letters, digits, '_' and '-'")
-    if name in (f.name for f in dataclasses.fields(RunConfig)):
-        raise ValueError(f"agent name {name!r} clashes with the run config section {name!r}; choose another")
-    previous = _AGENT_CONFIGS.get(name)
-    if previous is not None and previous is not config_type:
-        raise ValueError(f"agent {name!r} already has config {previous.__qualname__}; choose another name")
-    _AGENT_CONFIGS[name] = config_type
-
-
-def registered_agent_configs() -> dict[str, type]:
-    """Agent names and their config dataclasses."""
-    return dict(_AGENT_CONFIGS)
-
-
-def agent_config_type(name: str) -> type:
-    """The config dataclass registered for agent ``name``."""
-    if name not in _AGENT_CONFIGS:
-        # The built-in agents register their configs when metarl.agents is imported, as the
-        # built-in envs do with gymnasium; importing here keeps `agent: pearl` working from the CLI.
-        import metarl.agents  # noqa: F401
-
-    if name not in _AGENT_CONFIGS:
-        raise ConfigError(f"agent={name!r} is not a registered agent{_suggest(name, _AGENT_CONFIGS)}")
-    return _AGENT_CONFIGS[name]
-
-
 # --- dict -> dataclass, strictly ---------------------------------------------------------------
-
-
-def _suggest(key: str, allowed: typing.Iterable[str], path: str = "") -> str:
-    """' (did you mean 'path.x'?); allowed: a, b, x' for an error message."""
-    allowed = sorted(allowed)
-    close = difflib.get_close_matches(key, allowed, n=1)
-    hint = f" (did you mean {_join(path, close[0])!r}?)" if close else ""
-    return f"{hint}; allowed: {', '.join(allowed) or '(none)'}"
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
 
 
 def _type_name(tp: Any) -> str:
@@ -330,7 +255,7 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
         if not isinstance(value, Mapping):
             raise _wrong_type(path, value, tp)
         key_tp, val_tp = args if args else (Any, Any)
-        return {_convert(k, key_tp, path): _convert(v, val_tp, _join(path, str(k))) for k, v in value.items()}
+        return {_convert(k, key_tp, path): _convert(v, val_tp, join_key(path, str(k))) for k, v in value.items()}
     raise TypeError(f"config field {path} has the annotation {tp!r}, which configs do not support")
 
 
@@ -343,19 +268,19 @@ def _build(cls: type, data: Mapping[str, Any], path: str, extra: Mapping[str, An
     kwargs = dict(extra)
     for key, value in data.items():
         if key not in allowed:
-            raise ConfigError(f"unknown key {_join(path, str(key))!r}{_suggest(str(key), allowed, path)}")
-        kwargs[key] = _convert(value, hints[key], _join(path, key))
+            raise ConfigError(f"unknown key {join_key(path, str(key))!r}{suggest(str(key), allowed, path)}")
+        kwargs[key] = _convert(value, hints[key], join_key(path, key))
     missing = [
         name
         for name, f in fields.items()
         if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     if missing:
-        raise ConfigError(f"missing required key {_join(path, missing[0])!r} ({_type_name(hints[missing[0]])})")
+        raise ConfigError(f"missing required key {join_key(path, missing[0])!r} ({_type_name(hints[missing[0]])})")
     try:
         return cls(**kwargs)
     except FieldError as e:
-        raise ConfigError(f"{_join(path, e.key)}={e.value!r} is not allowed; allowed: {e.allowed}") from None
+        raise ConfigError(f"{join_key(path, e.key)}={e.value!r} is not allowed; allowed: {e.allowed}") from None
     except ConfigError:
         raise
     except ValueError as e:
@@ -367,9 +292,7 @@ def from_dict(data: Mapping[str, Any]) -> RunConfig:
     if not isinstance(data, Mapping):
         raise ConfigError(f"a config must be a mapping of keys to values, got {type(data).__name__}")
     if "agent" not in data:
-        import metarl.agents  # noqa: F401  (the built-in agents, to list them)
-
-        registered = ", ".join(sorted(_AGENT_CONFIGS)) or "(none)"
+        registered = ", ".join(sorted(registered_agents())) or "(none)"
         raise ConfigError(f"missing required key 'agent'; registered agents: {registered}")
     agent = data["agent"]
     if not isinstance(agent, str):
@@ -379,7 +302,7 @@ def from_dict(data: Mapping[str, Any]) -> RunConfig:
     allowed = [f.name for f in dataclasses.fields(RunConfig) if f.name != "agent_config"] + [agent]
     for key in data:
         if key not in allowed:
-            raise ConfigError(f"unknown key {str(key)!r}{_suggest(str(key), allowed)}")
+            raise ConfigError(f"unknown key {str(key)!r}{suggest(str(key), allowed)}")
     # The common sections are converted before the agents (and torch) are imported, so most mistakes
     # are reported at once; the agent's own section needs its registered dataclass.
     hints = typing.get_type_hints(RunConfig)
@@ -497,7 +420,7 @@ def config_diff(a: Mapping[str, Any], b: Mapping[str, Any], path: str = "") -> l
     """Dotted keys whose values differ between two config dicts, as ``key: a -> b`` lines."""
     diffs = []
     for key in sorted(set(a) | set(b), key=str):
-        dotted = _join(path, str(key))
+        dotted = join_key(path, str(key))
         va, vb = a.get(key, "<absent>"), b.get(key, "<absent>")
         if isinstance(va, Mapping) and isinstance(vb, Mapping):
             diffs += config_diff(va, vb, dotted)

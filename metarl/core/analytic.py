@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from .meta_env import MetaEnv
-from .tasks import Task, TaskBatch, describe_space, tasks_to_tensors
+from metarl.core.meta_env import MetaEnv
+from metarl.core.tasks import Task, TaskBatch, describe_space, tasks_to_tensors
 
 
 class StepResult(NamedTuple):

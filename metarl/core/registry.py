@@ -29,8 +29,8 @@ class FamilySpec:
 _FAMILIES: dict[str, FamilySpec] = {}
 
 #: The batched faces a ``VectorEntry`` builds, by ``"module:Class"`` (loaded at the first ``make_vec``).
-GENERIC_FACE = "metarl.generic_vector:GenericVectorEnv"
-ANALYTIC_FACE = "metarl.vector:AnalyticVectorEnv"
+GENERIC_FACE = "metarl.core.generic_vector:GenericVectorEnv"
+ANALYTIC_FACE = "metarl.core.vector:AnalyticVectorEnv"
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class VectorEntry:
 
 
 def generic_vector_entry(entry_point: str | type, **defaults: Any) -> VectorEntry:
-    """The generic batched face of a family: ``metarl.generic_vector.GenericVectorEnv`` over N
+    """The generic batched face of a family: ``metarl.core.generic_vector.GenericVectorEnv`` over N
     copies of the single env ``entry_point`` (a ``MetaEnv`` subclass or ``"module:Class"``).
 
     ``register_family`` uses it for every family registered without a ``vector_entry_point``.
@@ -64,18 +64,18 @@ def generic_vector_entry(entry_point: str | type, **defaults: Any) -> VectorEntr
 
 
 def analytic_vector_entry(family: str | type) -> VectorEntry:
-    """The native batched face of an analytic family: ``metarl.vector.AnalyticVectorEnv``, which
+    """The native batched face of an analytic family: ``metarl.core.vector.AnalyticVectorEnv``, which
     runs the family's ``AnalyticDynamics`` (batched torch) over all sub-envs at once.
 
-    ``family``: a ``metarl.analytic.AnalyticEnv`` subclass (or its ``"module:Class"``) whose
+    ``family``: a ``metarl.core.analytic.AnalyticEnv`` subclass (or its ``"module:Class"``) whose
     constructor takes ``task=None`` and the family's options and builds its dynamics. Register
     with ``register_family(id, MyEnv, ..., vector_entry_point=analytic_vector_entry(MyEnv))``.
     """
     if isinstance(family, type):
-        from .analytic import AnalyticEnv  # torch: only when an analytic family is registered
+        from metarl.core.analytic import AnalyticEnv  # torch: only when an analytic family is registered
 
         if not issubclass(family, AnalyticEnv):
-            raise TypeError(f"analytic_vector_entry needs a metarl.analytic.AnalyticEnv subclass, got {family!r}")
+            raise TypeError(f"analytic_vector_entry needs a metarl.core.analytic.AnalyticEnv subclass, got {family!r}")
     elif not (isinstance(family, str) and ":" in family):
         raise TypeError(f"analytic_vector_entry needs an AnalyticEnv subclass or its 'module:Class', got {family!r}")
     return VectorEntry(ANALYTIC_FACE, family)
@@ -101,7 +101,7 @@ def register_family(
     vectorization_mode="vector_entry_point", device=..., **kwargs)`` calls to build the batched
     face every agent trains on: a ``"module:attr"`` string, a class or any callable taking those
     keyword arguments and returning a ``gymnasium.vector.VectorEnv`` (best a
-    ``metarl.vector.TaskVectorEnv``). ``analytic_vector_entry(MyEnv)`` gives the native face of
+    ``metarl.core.vector.TaskVectorEnv``). ``analytic_vector_entry(MyEnv)`` gives the native face of
     an analytic family. Without one, the family gets the generic face,
     ``generic_vector_entry(entry_point)``: N copies of the single env stepped in a Python loop
     (the slow-but-universal path).
@@ -171,7 +171,7 @@ def _check_family_class(id: str, cls: Any) -> None:
             f"{id}: {cls.__name__} declares no task_space; declare a gymnasium.spaces.Dict as a class "
             "attribute (or a property) naming the task parameters"
         )
-    from .tasks import check_task_space  # torch: only when a family is checked
+    from metarl.core.tasks import check_task_space  # torch: only when a family is checked
 
     check_task_space(task_space, f"{id}: {cls.__name__}")
 

@@ -17,7 +17,7 @@ the parameters, initialised to ``inner_lr`` (as ProMP's trainable step sizes) an
 outer loop with the weights; they are part of the checkpoint (``adaptation.inner_lrs.<i>``).
 
 The shared machinery (batched rollouts, baseline, inner step, outer optimisers, trainer and
-meta-test agent) is ``metarl.gradient_meta``; see its docstring for the meta-test protocol.
+meta-test agent) is ``metarl.agents.gradient.meta``; see its docstring for the meta-test protocol.
 """
 
 from __future__ import annotations
@@ -26,10 +26,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-from torch import Tensor
-
-from metarl.config import RunConfig
-from metarl.gradient_meta import (
+from metarl.agents.gradient.meta import (
     FastParams,
     GradientMetaConfig,
     GradientMetaLearner,
@@ -39,6 +36,9 @@ from metarl.gradient_meta import (
     make_env,
     make_policy,
 )
+from torch import Tensor
+
+from metarl.common.config import RunConfig
 
 
 @dataclass

@@ -39,7 +39,7 @@ episodes and the outer update. Meta-test (``GradientMetaAgent``, the adaptation 
 ``end_episode`` takes an inner step each time ``inner_episodes`` episodes of the tasks have been
 gathered through ``observe``, up to ``test_inner_steps`` steps, so an evaluation of
 ``inner_episodes * (test_inner_steps + 1)`` episodes shows the returns before and after each
-step (``metarl.evaluation.run_adaptation``'s episode ``k`` is the ``((k-1) mod K)+1``-th episode
+step (``metarl.runner.evaluation.run_adaptation``'s episode ``k`` is the ``((k-1) mod K)+1``-th episode
 after ``(k-1) // K`` inner steps).
 """
 
@@ -57,9 +57,9 @@ from torch import Tensor
 from torch.distributions import Distribution, kl_divergence
 from torch.func import functional_call, vmap
 
-from .agent import Transition
-from .config import RunConfig, check
-from .onpolicy import (
+from metarl.common.checks import check
+from metarl.common.config import RunConfig
+from metarl.common.onpolicy import (
     ActionHead,
     PPOConfig,
     TRPOConfig,
@@ -72,8 +72,9 @@ from .onpolicy import (
     ppo_losses,
     trpo_step,
 )
-from .tasks import Task
-from .train import make_training_env
+from metarl.common.protocol import Transition
+from metarl.common.training_env import make_training_env
+from metarl.core.tasks import Task
 
 #: Per-task fast parameters: name -> tensor with a leading task dim.
 FastParams = dict[str, Tensor]
@@ -625,7 +626,7 @@ class GradientMetaAgent:
     @property
     def adaptation_episodes(self) -> int:
         """Episodes per inner step (``inner_episodes``): the evaluator records it so that figures
-        mark the steps after episodes ``K, 2K, ...`` (see ``metarl.agent``)."""
+        mark the steps after episodes ``K, 2K, ...`` (see ``metarl.common.protocol``)."""
         return self.cfg.inner_episodes
 
     @property

@@ -26,9 +26,9 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from .analytic import AnalyticEnv, action_tensor
-from .meta_env import MetaEnv
-from .tasks import Task, TaskBatch, stack_task_list, tasks_to_tensors
+from metarl.core.analytic import AnalyticEnv, action_tensor
+from metarl.core.meta_env import MetaEnv
+from metarl.core.tasks import Task, TaskBatch, stack_task_list, tasks_to_tensors
 
 AUTORESET_MODES = {"same_step": AutoresetMode.SAME_STEP, "disabled": AutoresetMode.DISABLED}
 #: Keys ``reset(options=...)`` of a batched env understands.

@@ -1,6 +1,6 @@
 """The adaptation interface every meta-RL agent implements, batched over tasks on torch tensors.
 
-One evaluation protocol serves every agent (see ``metarl.evaluation``): for ``n`` tasks at once,
+One evaluation protocol serves every agent (see ``metarl.runner.evaluation``): for ``n`` tasks at once,
 
 ```
 state = agent.begin_task(n_tasks)               # prior / empty context / zero hidden state
@@ -14,11 +14,11 @@ needs. Row ``i`` of every batched tensor belongs to task ``i``.
 
 Baselines that are given the true task (oracles: a task-conditioned policy, an SB3 model trained
 with the task parameters in its observation) also implement ``TaskAware``: the evaluator calls
-``agent.set_tasks(tasks)`` with the tasks of the ``n`` sub-envs (a ``metarl.tasks.TaskBatch``,
+``agent.set_tasks(tasks)`` with the tasks of the ``n`` sub-envs (a ``metarl.core.tasks.TaskBatch``,
 tensors on the env's device with leading dim ``n``) right before ``begin_task(n)``. Meta-learning
 agents must not define ``set_tasks``: they have to infer the task from experience.
 
-Optional attributes, recorded by ``metarl.evaluation.evaluate_adaptation`` into the result (and
+Optional attributes, recorded by ``metarl.runner.evaluation.evaluate_adaptation`` into the result (and
 ``adaptation.json``) so that the adaptation figure can mark where the agent adapts:
 
 - ``adaptation_episodes: int | None``: episodes gathered per adaptation update, e.g. MAML's and
@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from .tasks import TaskBatch
+from metarl.core.tasks import TaskBatch
 
 #: An agent's adaptation state; only the agent looks inside it.
 AgentState = Any
@@ -164,3 +164,20 @@ class RandomAgent:
     def end_episode(self, state: None) -> None:
         """Nothing to update."""
         return None
+
+
+class Trainer(Protocol):
+    """What the shared loop needs from an agent's training code."""
+
+    agent: Agent
+    env_steps: int
+    episode_returns: list[float]
+
+    def train_iteration(self) -> dict[str, float]:
+        """Collect data and update; returns metrics keyed by TensorBoard tag."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training (tensors and plain values only)."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict`` output."""

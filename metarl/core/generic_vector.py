@@ -3,7 +3,7 @@
 ``register_family`` gives it to every family registered without a ``vector_entry_point``, so
 every agent trains on a numpy ``MetaEnv`` written by hand. It is the slow-but-universal path: a
 Python loop over the sub-envs (in-process, or in ``workers`` subprocesses); a native face
-(``metarl.registry.analytic_vector_entry``, or a MuJoCo family on the ``mujoco``/``warp``
+(``metarl.core.registry.analytic_vector_entry``, or a MuJoCo family on the ``mujoco``/``warp``
 backends) is the fast one.
 
 It behaves as the native faces do: each sub-env holds its own task (``set_task`` on its copy);
@@ -35,10 +35,10 @@ from gymnasium import spaces
 from gymnasium.envs.registration import load_env_creator
 from gymnasium.vector import AutoresetMode
 
-from .analytic import action_tensor
-from .meta_env import MetaEnv
-from .tasks import Task
-from .vector import TaskVectorEnv, bytes_per_env, check_memory, check_num_envs
+from metarl.core.analytic import action_tensor
+from metarl.core.meta_env import MetaEnv
+from metarl.core.tasks import Task
+from metarl.core.vector import TaskVectorEnv, bytes_per_env, check_memory, check_num_envs
 
 __all__ = ["EnvFactory", "GenericVectorEnv"]
 
@@ -242,7 +242,7 @@ class GenericVectorEnv(TaskVectorEnv):
 
     Built by ``gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point",
     device=...)`` for a family registered without a native face (``register_family`` then uses
-    ``metarl.registry.generic_vector_entry``), or directly: ``GenericVectorEnv(MyEnv, 16)``.
+    ``metarl.core.registry.generic_vector_entry``), or directly: ``GenericVectorEnv(MyEnv, 16)``.
 
     ``entry_point``: the single env's class (or any callable returning a ``MetaEnv``, or a
     ``"module:Class"`` string); ``family_kwargs`` go to it. ``workers=0`` (default) steps the

@@ -16,8 +16,9 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.envs.registration import load_env_creator
 
-from .config import ConfigError, EnvConfig
-from .registry import registered_families
+from metarl.common.checks import ConfigError
+from metarl.common.config import EnvConfig
+from metarl.core.registry import registered_families
 
 __all__ = ["check_env_config"]
 

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from .vector import resolve_device
+from metarl.core.vector import resolve_device
 
 # Process-per-env async vectorization only thrashes beyond a few processes per core.
 DEFAULT_ASYNC_ENVS = 8

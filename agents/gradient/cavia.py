@@ -6,7 +6,7 @@ option). Each task's context starts at zero and the inner loop adapts only the c
 ``num_inner_steps`` policy-gradient steps of size ``inner_lr`` (large: the context is small and
 starts at zero, CAVIA uses 1 to 10); the outer loop meta-trains the shared network through
 those steps with the same optimisers as MAML (``outer: trpo | ppo | promp``, one
-implementation: ``metarl.gradient_meta``).
+implementation: ``metarl.agents.gradient.meta``).
 
 ``latent_encoder: true`` — a LEO-style initialisation (Rusu et al., 2019): instead of starting
 the inner steps from zero, an encoder proposes each task's context from the task's first batch
@@ -27,10 +27,7 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn as nn
-from torch import Tensor
-
-from metarl.config import RunConfig, check
-from metarl.gradient_meta import (
+from metarl.agents.gradient.meta import (
     FastParams,
     GradientMetaConfig,
     GradientMetaLearner,
@@ -40,7 +37,12 @@ from metarl.gradient_meta import (
     make_env,
     make_policy,
 )
-from metarl.onpolicy import action_dim, encode_action
+from torch import Tensor
+
+from metarl.common.checks import check
+from metarl.common.config import RunConfig
+from metarl.common.onpolicy import encode_action
+from metarl.core.spaces import action_dim
 
 
 @dataclass

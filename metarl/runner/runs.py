@@ -4,7 +4,7 @@ A run directory holds everything one training run writes::
 
     runs/<agent>-<env>-<YYYYmmdd-HHMMSS>-s<seed>/
         config.yaml               the resolved config (load_config reads it back equal)
-        events.out.tfevents.*     TensorBoard scalars and figures (metarl.logger.Logger)
+        events.out.tfevents.*     TensorBoard scalars and figures (metarl.runner.logger.Logger)
         checkpoints/step_<N>.pt   the last few checkpoints, written atomically
         eval/                     adaptation-curve output
 
@@ -29,17 +29,12 @@ from typing import Any
 
 import torch
 
-from .config import (
-    ConfigError,
-    RunConfig,
-    atomic_write,
-    config_diff,
-    config_to_dict,
-    load_config,
-    save_config,
-)
-from .lock import LOCK_FILE
-from .rng import rng_state, set_rng_state
+from metarl.common.checks import ConfigError
+from metarl.common.config import RunConfig, config_diff, config_to_dict, load_config, save_config
+from metarl.common.files import atomic_write
+from metarl.report.results import EVAL_DIR
+from metarl.runner.lock import LOCK_FILE
+from metarl.runner.rng import rng_state, set_rng_state
 
 __all__ = [
     "CHECKPOINT_FORMAT_VERSION",
@@ -62,7 +57,6 @@ __all__ = [
 CHECKPOINT_FORMAT_VERSION = 1
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
-EVAL_DIR = "eval"
 _CHECKPOINT_NAME = re.compile(r"^step_(\d+)\.pt$")
 # The config section a resumed run may change: how long it trains and how often it logs and
 # checkpoints. Every other key shapes the networks, data or RNG streams a checkpoint holds.
@@ -106,7 +100,7 @@ def make_run_dir(cfg: RunConfig, run_dir: str | os.PathLike | None = None, *, ro
     An existing directory holding another run is refused, so a run never overwrites another;
     continue a run with :func:`resume_run` instead. A directory left by a run that never wrote a
     checkpoint (it failed or was killed early) holds nothing to keep: it is restarted in place
-    (its event files and evaluation output are removed). Call it under :func:`metarl.lock.run_lock`
+    (its event files and evaluation output are removed). Call it under :func:`metarl.runner.lock.run_lock`
     when another process may be training into ``run_dir``.
     """
     if run_dir is None:
@@ -168,7 +162,7 @@ def clear_run_output(run_dir: str | os.PathLike) -> None:
 
 def remove_temporary_files(run_dir: str | os.PathLike) -> list[Path]:
     """Delete the temporary files of writes that a killed process left unfinished
-    (``.<name>.*.tmp``, see :func:`metarl.files.atomic_write`); returns them."""
+    (``.<name>.*.tmp``, see :func:`metarl.common.files.atomic_write`); returns them."""
     path = Path(run_dir)
     orphans = [p for p in path.rglob(".*.tmp") if p.is_file()]
     for orphan in orphans:
@@ -352,7 +346,7 @@ def resume_run(
     ``*.corrupt`` when unreadable, else ``*.superseded``), so the continued run never mixes with
     the abandoned one. A run without any checkpoint (it failed before its first) returns ``None``
     and starts again from step 0, its earlier output cleared. Call it under
-    :func:`metarl.lock.run_lock`: it changes the run directory.
+    :func:`metarl.runner.lock.run_lock`: it changes the run directory.
     """
     run_dir = Path(run_dir)
     for override in overrides:

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .tasks import (
+from metarl.core.tasks import (
     TASK_SPLITS,
     Task,
     check_task_space,
@@ -79,7 +79,7 @@ class MetaEnv(gym.Env):
     def _check_task_batch(self, batch: dict[str, np.ndarray]) -> None:
         """Constraints beyond the task space on a validated batch (dict of arrays, leading task
         dim); raise ``ValueError`` naming the parameter, value, task index and what is allowed
-        (``metarl.tasks.param_error``). The default applies ``_check_task`` to each task, and only
+        (``metarl.core.tasks.param_error``). The default applies ``_check_task`` to each task, and only
         for families that override it, so a family without extra constraints costs nothing."""
         if type(self)._check_task is MetaEnv._check_task:
             return

@@ -1,0 +1,1 @@
+"""metarl.report: results on disk, figures, learning curves and env throughput."""

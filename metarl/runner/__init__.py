@@ -1,0 +1,1 @@
+"""metarl.runner: runs: the training loop, run directories and checkpoints, logging, evaluation, reference scores."""
