@@ -1,23 +1,23 @@
-"""metarl.agents.gradient.meta: batched inner steps and meta-gradients against per-task references."""
+"""metarl.agents.gradient: batched inner steps and meta-gradients against per-task references."""
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
-from metarl.agents.gradient.cavia import ContextAdaptation, TransitionEncoder
-from metarl.agents.gradient.maml import MAMLAdaptation
-from metarl.agents.gradient.meta import (
+from metarl.agents.gradient import (
+    ContextAdaptation,
     GradientMetaAgent,
     GradientMetaConfig,
+    MAMLAdaptation,
     MetaPolicy,
     Rollout,
-    collect,
-    compute_advantages,
-    inner_update,
-    meta_objective,
-    surrogate_loss,
+    TransitionEncoder,
 )
+from metarl.agents.gradient.inner import inner_update
+from metarl.agents.gradient.learner import collect
+from metarl.agents.gradient.outer import meta_objective, surrogate_loss
+from metarl.agents.gradient.rollout import compute_advantages
 from torch.func import functional_call
 
 from metarl.runner.evaluation import run_adaptation

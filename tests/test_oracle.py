@@ -9,15 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from gymnasium import spaces
-from metarl.agents.oracle import (
-    HyperActorCritic,
-    OracleAgent,
-    PolicyAgent,
-    TaskFeatures,
-    apply_generated,
-    make_oracle_trainer,
-    stratified_minibatches,
-)
+from metarl.agents.oracle import HyperActorCritic, OracleAgent, PolicyAgent, TaskFeatures, make_oracle_trainer
+from metarl.agents.oracle.hypernetwork import apply_generated
+from metarl.agents.oracle.learner import stratified_minibatches
 
 from metarl import cli
 from metarl.common.config import load_config

@@ -6,7 +6,7 @@ option). Each task's context starts at zero and the inner loop adapts only the c
 ``num_inner_steps`` policy-gradient steps of size ``inner_lr`` (large: the context is small and
 starts at zero, CAVIA uses 1 to 10); the outer loop meta-trains the shared network through
 those steps with the same optimisers as MAML (``outer: trpo | ppo | promp``, one
-implementation: ``metarl.agents.gradient.meta``).
+implementation: ``metarl.agents.gradient.outer``).
 
 ``latent_encoder: true`` — a LEO-style initialisation (Rusu et al., 2019): instead of starting
 the inner steps from zero, an encoder proposes each task's context from the task's first batch
@@ -27,16 +27,10 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn as nn
-from metarl.agents.gradient.meta import (
-    FastParams,
-    GradientMetaConfig,
-    GradientMetaLearner,
-    MetaPolicy,
-    Rollout,
-    expand_params,
-    make_env,
-    make_policy,
-)
+from metarl.agents.gradient.config import GradientMetaConfig
+from metarl.agents.gradient.learner import GradientMetaLearner, make_env
+from metarl.agents.gradient.networks import FastParams, MetaPolicy, expand_params, make_policy
+from metarl.agents.gradient.rollout import Rollout
 from torch import Tensor
 
 from metarl.common.checks import check

@@ -17,7 +17,8 @@ the parameters, initialised to ``inner_lr`` (as ProMP's trainable step sizes) an
 outer loop with the weights; they are part of the checkpoint (``adaptation.inner_lrs.<i>``).
 
 The shared machinery (batched rollouts, baseline, inner step, outer optimisers, trainer and
-meta-test agent) is ``metarl.agents.gradient.meta``; see its docstring for the meta-test protocol.
+meta-test agent) is the rest of ``metarl.agents.gradient``; see the package docstring for the
+meta-test protocol.
 """
 
 from __future__ import annotations
@@ -26,16 +27,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-from metarl.agents.gradient.meta import (
-    FastParams,
-    GradientMetaConfig,
-    GradientMetaLearner,
-    MetaPolicy,
-    Rollout,
-    expand_params,
-    make_env,
-    make_policy,
-)
+from metarl.agents.gradient.config import GradientMetaConfig
+from metarl.agents.gradient.learner import GradientMetaLearner, make_env
+from metarl.agents.gradient.networks import FastParams, MetaPolicy, expand_params, make_policy
+from metarl.agents.gradient.rollout import Rollout
 from torch import Tensor
 
 from metarl.common.config import RunConfig

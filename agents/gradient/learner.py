@@ -1,0 +1,151 @@
+"""Meta-training (``GradientMetaLearner``, the shared ``Trainer``): per iteration, ``meta_batch``
+tasks drawn from the family's distribution; per task ``inner_episodes`` episodes in parallel
+sub-envs with the task's current fast parameters (``collect``), an inner step, again,
+``num_inner_steps`` times, then the post-adaptation episodes and the outer update."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+from metarl.agents.gradient.agent import GradientMetaAgent
+from metarl.agents.gradient.config import GradientMetaConfig
+from metarl.agents.gradient.inner import Adaptation, detached, inner_update
+from metarl.agents.gradient.networks import FastParams, task_distribution, task_outputs
+from metarl.agents.gradient.outer import ppo_update, trpo_update
+from metarl.agents.gradient.rollout import Rollout, compute_advantages
+from torch import Tensor
+
+from metarl.common.config import RunConfig
+from metarl.common.training_env import make_training_env
+from metarl.core.tasks import Task
+
+
+@torch.no_grad()
+def collect(env: Any, adaptation: Adaptation, fast: FastParams, episodes: int, generator: torch.Generator,
+            device: torch.device) -> Rollout:  # fmt: skip
+    """One episode in each of ``env``'s ``n * episodes`` sub-envs (task ``i`` on sub-envs
+    ``i * episodes ... (i + 1) * episodes - 1``, autoreset disabled), stepped in lockstep until all
+    ended, acting with task ``i``'s fast parameters. Sub-envs that ended wait with invalid rows."""
+    policy = adaptation.policy
+    n = next(iter(fast.values())).shape[0]
+    params, context = adaptation.policy_inputs(fast)
+    obs, _ = env.reset(seed=int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=device)))
+    obs = obs.to(device, torch.float32)
+    active = torch.ones(env.num_envs, dtype=torch.bool, device=device)
+    time = torch.zeros(env.num_envs, dtype=torch.long, device=device)
+    steps: list[dict[str, Tensor]] = []
+    while bool(active.any()):
+        out = task_outputs(policy, params, obs.view(n, episodes, -1), context)
+        dist = task_distribution(policy, params, out)
+        action = policy.head.sample(dist, generator)
+        env_action = policy.head.to_env_action(action).flatten(0, 1)
+        next_obs, reward, terminated, truncated, _ = env.step(env_action)
+        next_obs = next_obs.to(device, torch.float32)
+        done = (terminated | truncated).to(device) & active
+        reward = torch.where(active, reward.to(device, torch.float32), 0.0)
+        shape = lambda x: x.view(n, episodes, *x.shape[1:])  # noqa: E731
+        steps.append({
+            "obs": shape(obs), "actions": action, "env_actions": shape(env_action), "rewards": shape(reward),
+            "next_obs": shape(next_obs), "dones": shape(done), "mask": shape(active.clone()), "time": shape(time.clone()),
+            "old_out": out, "old_log_prob": dist.log_prob(action),
+        })  # fmt: skip
+        obs = torch.where(active[:, None], next_obs, obs)
+        time = time + active.long()
+        active = active & ~done
+    fields = {k: torch.stack([s[k] for s in steps]) for k in steps[0]}
+    log_std = params.get("head.log_std")
+    return Rollout(**fields, old_log_std=None if log_std is None else log_std.clone())
+
+
+class GradientMetaLearner:
+    """Meta-training of an ``Adaptation`` on the tasks of ``env`` (the shared ``Trainer``)."""
+
+    def __init__(self, cfg: GradientMetaConfig, env: Any, adaptation: nn.Module, device: torch.device, seed: int,
+                 name: str) -> None:  # fmt: skip
+        if env.num_envs != cfg.meta_batch * cfg.inner_episodes:
+            raise ValueError(f"env has {env.num_envs} sub-envs; expected meta_batch * inner_episodes = "
+                             f"{cfg.meta_batch} * {cfg.inner_episodes}")  # fmt: skip
+        self.cfg, self.env, self.device = cfg, env, device
+        self.adaptation = adaptation.to(device)
+        self.generator = torch.Generator(device).manual_seed(seed)
+        self.agent = GradientMetaAgent(self.adaptation, cfg, device, seed + 1, name)
+        self.optimizer = torch.optim.Adam(self.adaptation.parameters(), lr=cfg.ppo.lr) if cfg.outer != "trpo" else None
+        self.inner_kl_coeffs = [cfg.promp.inner_kl_coeff] * cfg.num_inner_steps
+        self.env_steps = 0
+        self.iterations = 0
+        self.episode_returns: list[float] = []
+
+    def sample_tasks(self) -> list[Task]:
+        """``meta_batch`` tasks from the family's training distribution (seeded by the learner)."""
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=self.device))
+        return self.env.sample_tasks(self.cfg.meta_batch, seed=seed)
+
+    def collect_rollouts(self, tasks: list[Task]) -> list[Rollout]:
+        """Pre-adaptation episodes, an inner step, ... and the post-adaptation episodes of ``tasks``."""
+        cfg = self.cfg
+        self.env.set_tasks([t for t in tasks for _ in range(cfg.inner_episodes)])
+        kind = cfg.inner_objective
+        fast = detached(self.adaptation.initial(len(tasks)))
+        rollouts: list[Rollout] = []
+        for k in range(cfg.num_inner_steps + 1):
+            rollout = collect(self.env, self.adaptation, fast, cfg.inner_episodes, self.generator, self.device)
+            rollout.advantages = compute_advantages(rollout, cfg.gamma, cfg.gae_lambda, cfg.baseline_reg)
+            rollouts.append(rollout)
+            self.env_steps += int(rollout.mask.sum())
+            if k < cfg.num_inner_steps:
+                fast = detached(inner_update(self.adaptation, fast, rollout, kind, create_graph=False, first=k == 0))
+        return rollouts
+
+    def train_iteration(self) -> dict[str, float]:
+        """One meta-update on a fresh meta-batch of tasks."""
+        rollouts = self.collect_rollouts(self.sample_tasks())
+        returns = [r.rewards.sum(0) for r in rollouts]  # (n, R): one episode per sub-env
+        self.episode_returns.extend(returns[-1].flatten().tolist())
+        metrics = self.outer_update(rollouts)
+        metrics["charts/return_before_adaptation"] = returns[0].mean().item()
+        metrics["charts/return_after_adaptation"] = returns[-1].mean().item()
+        self.iterations += 1
+        return metrics
+
+    def outer_update(self, rollouts: list[Rollout]) -> dict[str, float]:
+        """The meta-update of ``outer``: ``metarl.agents.gradient.outer``'s ``trpo_update``, or
+        ``ppo_update`` (``ppo`` and ``promp``; it also adapts ProMP's inner KL coefficients)."""
+        if self.cfg.outer == "trpo":
+            return trpo_update(self.adaptation, rollouts, self.cfg)
+        metrics, self.inner_kl_coeffs = ppo_update(self.adaptation, self.optimizer, rollouts, self.cfg,
+                                                   self.inner_kl_coeffs)  # fmt: skip
+        return metrics
+
+    # ----- checkpointing ----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Meta-parameters (Meta-SGD rates and encoders included), optimiser, RNG streams, counters."""
+        return {
+            "adaptation": self.adaptation.state_dict(),
+            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
+            "generators": {"learner": self.generator.get_state(), "agent": self.agent.generator.get_state()},
+            "inner_kl_coeffs": list(self.inner_kl_coeffs),
+            "env_steps": self.env_steps,
+            "iterations": self.iterations,
+            "episode_returns": self.episode_returns[-1000:],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict`` output."""
+        self.adaptation.load_state_dict(state["adaptation"])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generators"]["learner"])
+        self.agent.generator.set_state(state["generators"]["agent"])
+        self.inner_kl_coeffs = list(state["inner_kl_coeffs"])
+        self.env_steps, self.iterations = state["env_steps"], state["iterations"]
+        self.episode_returns = list(state["episode_returns"])
+
+
+def make_env(run: RunConfig, cfg: GradientMetaConfig, device: torch.device) -> Any:
+    """The training env: ``meta_batch * inner_episodes`` sub-envs of ``run.env``, autoreset disabled."""
+    env = make_training_env(run, cfg.meta_batch * cfg.inner_episodes, device, autoreset_mode="disabled")
+    if env.max_episode_steps is None:
+        raise ValueError(f"{run.env.id} has no time limit; gradient-based meta-RL needs episodes of bounded length")
+    return env

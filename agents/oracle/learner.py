@@ -1,0 +1,202 @@
+"""Training the oracle: PPO rollouts on freshly drawn tasks, the stratified update, checkpoints, the factory."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from metarl.agents.oracle.agent import OracleAgent, PolicyAgent, policy_action_space
+from metarl.agents.oracle.config import OracleConfig
+from metarl.agents.oracle.networks import TaskFeatures, build_network
+from torch import Tensor
+
+from metarl.common.config import RunConfig
+from metarl.common.onpolicy import RunningMeanStd, clip_grad_and_step, gae, normalize, ppo_losses
+from metarl.common.training_env import TrainingTasks, make_training_env
+
+
+@dataclass
+class Rollout:
+    """One rollout, time-major ``(T, N, ...)``, with its advantages and value targets, and the
+    features ``(N, task_dim)`` of the sub-envs' tasks."""
+
+    obs: Tensor
+    actions: Tensor
+    log_probs: Tensor
+    values: Tensor
+    advantages: Tensor
+    returns: Tensor
+    features: Tensor
+
+
+class RewardScaler:
+    """Rewards divided by the running standard deviation of the discounted return, then clipped
+    (gymnasium's ``NormalizeReward`` as CleanRL uses it: the return restarts after each episode)."""
+
+    def __init__(self, num_envs: int, gamma: float, clip: float, device: torch.device) -> None:
+        self.gamma, self.clip = gamma, clip
+        self.rms = RunningMeanStd((), device)
+        self.discounted = torch.zeros(num_envs, dtype=torch.float64, device=device)
+
+    def reset(self) -> None:
+        """Fresh episodes in every sub-env."""
+        self.discounted.zero_()
+
+    def __call__(self, reward: Tensor, done: Tensor) -> Tensor:
+        self.discounted = self.discounted * self.gamma + reward
+        self.rms.update(self.discounted)
+        self.discounted = torch.where(done, 0.0, self.discounted)
+        return (reward / self.rms.std()).clamp(-self.clip, self.clip).float()
+
+
+def stratified_minibatches(num_steps: int, num_envs: int, num_minibatches: int, generator: torch.Generator,
+                           device: torch.device) -> list[Tensor]:  # fmt: skip
+    """Random minibatches of a ``(num_steps, num_envs)`` rollout as time indices ``(t_k, num_envs)``:
+    column ``i`` holds steps of sub-env ``i``, shuffled independently per sub-env and split into
+    ``min(num_minibatches, num_steps)`` near-equal parts. Every minibatch thus holds every sub-env,
+    so per-task parameters (generated weights) are computed once per minibatch, never copied per step."""
+    order = torch.rand(num_steps, num_envs, generator=generator, device=device).argsort(0)
+    return list(order.tensor_split(min(num_minibatches, num_steps), dim=0))
+
+
+class OracleTrainer:
+    """PPO for the oracle (or the ``none`` baseline) on a batched env; see the package docstring."""
+
+    def __init__(self, cfg: OracleConfig, env: Any, total_steps: int, device: torch.device, seed: int) -> None:
+        self.cfg, self.env, self.device, self.total_steps = cfg, env, device, total_steps
+        self.num_steps = cfg.num_steps or env.max_episode_steps
+        if self.num_steps is None:
+            raise ValueError("the env has no time limit (max_episode_steps=None); set oracle.num_steps")
+        obs_space = env.single_observation_space
+        obs_dim = int(np.prod(obs_space.shape))
+        features = TaskFeatures(env.task_space, cfg.normalize_task)
+        net = build_network(cfg, obs_dim, features.dim, policy_action_space(env.single_action_space))
+        common = (net, features, obs_space, env.single_action_space, cfg.normalize_obs, cfg.clip_obs, device, seed)
+        self.agent: PolicyAgent = (
+            PolicyAgent(*common) if cfg.conditioning == "none" else OracleAgent(*common, conditioning=cfg.conditioning)
+        )
+        self.optimizer = torch.optim.Adam(self.agent.net.parameters(), lr=cfg.ppo.lr, eps=cfg.adam_eps)
+        self.reward_scaler = RewardScaler(env.num_envs, cfg.ppo.gamma, cfg.clip_reward, device) if cfg.normalize_reward else None
+        self.generator = torch.Generator(device).manual_seed(seed + 1)
+        self.training_tasks = TrainingTasks(env, cfg.task_source, self.generator)
+        self.env_steps = 0
+        self.iterations = 0
+        self.updates = 0
+        self.episode_returns: list[float] = []
+
+    # ----- data collection -------------------------------------------------------------------------
+    def _seed(self) -> int:
+        return int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=self.device))
+
+    @torch.no_grad()
+    def collect(self) -> Rollout:
+        """``num_steps`` steps of every sub-env from fresh episodes on freshly drawn tasks."""
+        env, agent, net, ppo = self.env, self.agent, self.agent.net, self.cfg.ppo
+        env.set_tasks(self.training_tasks.draw())
+        features = agent.features(env.get_tasks())
+        condition = net.condition(features)
+        obs, _ = env.reset(seed=self._seed())
+        if self.reward_scaler is not None:
+            self.reward_scaler.reset()
+        n = env.num_envs
+        running = torch.zeros(n, dtype=torch.float64, device=self.device)
+        steps: dict[str, list[Tensor]] = defaultdict(list)
+        for _ in range(self.num_steps):
+            x = agent.observation(obs, update=True)
+            dist, value = net(x, condition)
+            action = net.head.sample(dist, self.generator)
+            obs, reward, terminated, truncated, info = env.step(agent.to_env_action(action))
+            reward, terminated, truncated = (t.to(self.device) for t in (reward, terminated, truncated))
+            done = terminated | truncated
+            running += reward
+            steps["finished"].append(torch.where(done, running, torch.nan))
+            running = torch.where(done, 0.0, running)
+            scaled = self.reward_scaler(reward, done) if self.reward_scaler is not None else reward.float()
+            cut = truncated & ~terminated
+            if bool(cut.any()):  # proper time limits: bootstrap a truncated episode from its last state
+                _, final_value = net(agent.observation(info["final_obs"]), condition)
+                scaled = scaled + ppo.gamma * final_value * cut
+            for key, t in (("obs", x), ("actions", action), ("log_probs", dist.log_prob(action)), ("values", value),
+                           ("rewards", scaled), ("dones", done)):  # fmt: skip
+                steps[key].append(t)
+        _, last_value = net(agent.observation(obs), condition)
+        batch = {k: torch.stack(v) for k, v in steps.items()}
+        advantages, returns = gae(batch["rewards"], batch["values"], batch["dones"], last_value, ppo.gamma, ppo.gae_lambda)
+        finished = batch["finished"]
+        self.episode_returns.extend(finished[~finished.isnan()].tolist())
+        self.env_steps += self.num_steps * n
+        return Rollout(batch["obs"], batch["actions"], batch["log_probs"], batch["values"], advantages, returns, features)
+
+    # ----- update --------------------------------------------------------------------------------
+    def update(self, rollout: Rollout) -> dict[str, float]:
+        """PPO epochs over minibatches that each hold an equal, random share of every sub-env's steps."""
+        ppo, net = self.cfg.ppo, self.agent.net
+        T, n = rollout.values.shape
+        collected_before = self.env_steps - T * n  # as CleanRL: the fraction left when the rollout began
+        lr = ppo.lr * max(0.0, 1.0 - collected_before / self.total_steps) if self.cfg.anneal_lr else ppo.lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        sums: dict[str, float] = defaultdict(float)
+        count = 0
+        columns = torch.arange(n, device=self.device)
+        for _ in range(ppo.epochs):
+            for steps in stratified_minibatches(T, n, ppo.num_minibatches, self.generator, self.device):
+                mb = {k: getattr(rollout, k)[steps, columns] for k in ("obs", "actions", "log_probs", "values", "advantages", "returns")}
+                dist, value = net(mb["obs"], net.condition(rollout.features))
+                advantages = normalize(mb["advantages"]) if ppo.normalize_advantages else mb["advantages"]
+                losses = ppo_losses(ppo, dist.log_prob(mb["actions"]), mb["log_probs"], advantages, dist.entropy(), value,
+                                    mb["values"], mb["returns"])  # fmt: skip
+                grad_norm = clip_grad_and_step(self.optimizer, losses.total(ppo), ppo.max_grad_norm)
+                for key, v in {**losses.metrics(), "losses/grad_norm": grad_norm}.items():
+                    sums[key] += v
+                count += 1
+                self.updates += 1
+        metrics = {k: v / count for k, v in sums.items()}
+        residual = (rollout.returns - rollout.values).var() / rollout.returns.var().clamp(min=1e-8)
+        metrics["losses/explained_variance"] = float(1.0 - residual)
+        metrics["charts/learning_rate"] = lr
+        return metrics
+
+    def train_iteration(self) -> dict[str, float]:
+        """One rollout and its PPO update."""
+        metrics = self.update(self.collect())
+        self.iterations += 1
+        return metrics
+
+    # ----- checkpointing -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Networks, optimizer, normalisation statistics, generators and counters."""
+        return {
+            "agent": self.agent.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "obs_rms": self.agent.obs_rms.state_dict() if self.agent.obs_rms is not None else None,
+            "reward_rms": self.reward_scaler.rms.state_dict() if self.reward_scaler is not None else None,
+            "generators": {"trainer": self.generator.get_state(), "agent": self.agent.generator.get_state()},
+            "env_steps": self.env_steps,
+            "iterations": self.iterations,
+            "updates": self.updates,
+            "episode_returns": self.episode_returns[-1000:],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore everything ``state_dict`` saved."""
+        self.agent.load_state_dict(state["agent"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.agent.obs_rms is not None:
+            self.agent.obs_rms.load_state_dict(state["obs_rms"])
+        if self.reward_scaler is not None:
+            self.reward_scaler.rms.load_state_dict(state["reward_rms"])
+        self.generator.set_state(state["generators"]["trainer"])
+        self.agent.generator.set_state(state["generators"]["agent"])
+        self.env_steps, self.iterations, self.updates = state["env_steps"], state["iterations"], state["updates"]
+        self.episode_returns = list(state["episode_returns"])
+
+
+def make_oracle_trainer(cfg: RunConfig, device: torch.device) -> OracleTrainer:
+    """The oracle (or the ``none`` baseline) on ``cfg.env``: ``num_envs`` sub-envs on ``device``."""
+    oracle: OracleConfig = cfg.agent_config
+    env = make_training_env(cfg, oracle.num_envs, device)
+    return OracleTrainer(oracle, env, cfg.train.total_steps, device, cfg.seed)
