@@ -84,8 +84,8 @@ def test_max_minutes_must_be_positive(value):
 
 
 def goals(tasks) -> np.ndarray:
-    """The goals of a draw, whether a list of tasks or a stacked batch."""
-    return np.stack([t["goal"] for t in tasks]) if isinstance(tasks, list) else tasks["goal"]
+    """The goals of a draw, whether a list of tasks or a stacked batch, as a numpy array."""
+    return np.stack([t["goal"] for t in tasks]) if isinstance(tasks, list) else np.asarray(tasks["goal"].cpu())
 
 
 @pytest.mark.parametrize("source", ["distribution", "train_set"])
@@ -104,6 +104,24 @@ def test_training_tasks_are_reproducible_and_come_from_their_source(source):
     else:
         assert not any(in_train_set)  # fresh draws from the continuous distribution
     env.set_tasks(draws[0].draw())  # a draw is what set_tasks takes
+    env.close()
+
+
+def test_a_drawn_batch_is_validated_once_where_it_enters(monkeypatch):
+    env = gym.make_vec("metarl/PointRobot-v0", num_envs=8, vectorization_mode="vector_entry_point", device="cpu")
+    batch = TrainingTasks(env, "distribution", torch.Generator().manual_seed(0)).draw()
+    assert batch.validated_by is env.family and batch.n == 8
+
+    def no_second_check(_batch):
+        raise AssertionError("a batch the family validated was checked again")
+
+    monkeypatch.setattr(env.family, "validate_task_batch", no_second_check)
+    env.set_tasks(batch)  # taken as it is: tensors, no list of dicts, no second check
+    torch.testing.assert_close(env.get_tasks()["goal"], batch["goal"])
+    with pytest.raises(TypeError, match="read-only"):
+        batch["goal"] = torch.zeros(8, 2)  # a validated batch cannot be changed behind the check
+    with pytest.raises(AssertionError, match="checked again"):
+        env.set_tasks({"goal": batch["goal"] * 0.5})  # a plain dict is still validated
     env.close()
 
 

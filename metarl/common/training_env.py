@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any, Literal, get_args
 
 import gymnasium as gym
-import numpy as np
 import torch
 
 from metarl.common.config import RunConfig
-from metarl.core.tasks import Task, stack_tasks
+from metarl.core.tasks import TaskBatch
 from metarl.core.vector import TaskVectorEnv
 
 
@@ -30,19 +29,19 @@ TRAINING_TASK_SOURCES: tuple[str, ...] = get_args(TrainingTaskSource)
 
 class TrainingTasks:
     """Draws one training task per sub-env of ``env`` from ``source`` (see ``TRAINING_TASK_SOURCES``)
-    with ``generator``; the training set is stacked once, so a draw is one indexing per parameter."""
+    with ``generator``, as one validated ``TaskBatch`` on the env's device: the training set is
+    stacked and checked once, so a draw is one indexing per parameter."""
 
     def __init__(self, env: TaskVectorEnv, source: TrainingTaskSource, generator: torch.Generator) -> None:
         if source not in TRAINING_TASK_SOURCES:
             raise ValueError(f"task_source {source!r} is not allowed; allowed: {', '.join(TRAINING_TASK_SOURCES)}")
         self.env, self.generator = env, generator
-        self.train_set = stack_tasks(env.task_set("train")) if source == "train_set" else None
+        self.train_set = env.task_set_batch("train") if source == "train_set" else None
 
-    def draw(self) -> list[Task] | dict[str, np.ndarray]:
+    def draw(self) -> TaskBatch:
         """``env.num_envs`` tasks, ready for ``env.set_tasks``."""
         n, device = self.env.num_envs, self.generator.device
         if self.train_set is None:
-            return self.env.sample_tasks(n, seed=int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=device)))
-        size = len(next(iter(self.train_set.values())))
-        index = torch.randint(0, size, (n,), generator=self.generator, device=device).cpu().numpy()
-        return {name: values[index] for name, values in self.train_set.items()}
+            seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=device))
+            return self.env.sample_task_batch(n, seed=seed)
+        return self.train_set.select(torch.randint(0, self.train_set.n, (n,), generator=self.generator, device=device))

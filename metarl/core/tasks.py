@@ -18,7 +18,6 @@ import torch
 from gymnasium import spaces
 
 Task = dict[str, np.ndarray]
-TaskBatch = dict[str, torch.Tensor]
 TaskCheck = Callable[[Task], None]
 #: A family's vectorised constraint check of a validated batch (dict of arrays, leading task dim).
 TaskBatchCheck = Callable[[dict[str, np.ndarray]], None]
@@ -223,6 +222,50 @@ def _within(arr: np.ndarray, low: np.ndarray, high: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(arr)) and np.all(arr >= low) and np.all(arr <= high))
 
 
+class TaskBatch(dict):
+    """``n`` tasks as tensors with a leading dim ``n``, one entry per task parameter (``dict[str, Tensor]``).
+
+    A plain dict of tensors is accepted wherever a ``TaskBatch`` is. A batch that a batched env made
+    (``TaskVectorEnv.sample_task_batch``, ``task_set_batch``, ``select`` of one of those) also
+    remembers the family that validated it (``validated_by``), so that env's ``set_tasks`` takes it
+    as it is: tasks are checked once, where they enter, and stay tensors on the device after that.
+    Its entries cannot be replaced (a validated batch stays valid); ``select`` and ``to`` make new batches.
+    """
+
+    def __init__(self, tensors: Mapping[str, torch.Tensor] = (), validated_by: Any = None) -> None:
+        super().__init__(tensors)
+        self.validated_by = validated_by
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a TaskBatch is read-only; build a new one (select, to, or TaskBatch({...}))")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _read_only  # type: ignore[assignment]
+
+    @property
+    def n(self) -> int:
+        """The number of tasks (the leading dim)."""
+        return len(next(iter(self.values()))) if self else 0
+
+    def select(self, index: torch.Tensor | Sequence[int] | slice) -> TaskBatch:
+        """Tasks ``index`` (indices, a bool mask or a slice; repeats allowed), still validated."""
+        return TaskBatch({k: v[_index_for(v, index)] for k, v in self.items()}, self.validated_by)
+
+    def to(self, device: torch.device | str, float_dtype: torch.dtype | None = None) -> TaskBatch:
+        """The batch on ``device`` (floats as ``float_dtype`` when given), still validated."""
+        def move(v: torch.Tensor) -> torch.Tensor:
+            return v.to(device, dtype=float_dtype) if float_dtype is not None and v.is_floating_point() else v.to(device)
+
+        return TaskBatch({k: move(v) for k, v in self.items()}, self.validated_by)
+
+    def tolist(self) -> list[Task]:
+        """One task (a dict of numpy arrays) per row, for files and reports."""
+        return unstack_tasks(self)
+
+
+def _index_for(value: torch.Tensor, index: Any) -> Any:
+    return index.to(value.device) if isinstance(index, torch.Tensor) else index
+
+
 def stack_tasks(tasks: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Stack a list of tasks into one batch: a dict of arrays with a leading task dimension."""
     if len(tasks) == 0:
@@ -243,17 +286,17 @@ def unstack_tasks(batch: Mapping[str, np.ndarray | torch.Tensor]) -> list[Task]:
 
 
 def tasks_to_tensors(
-    tasks: Sequence[Mapping[str, np.ndarray]] | Mapping[str, np.ndarray],
+    tasks: Sequence[Mapping[str, np.ndarray]] | Mapping[str, np.ndarray | torch.Tensor],
     device: torch.device | str = "cpu",
     float_dtype: torch.dtype = torch.float32,
 ) -> TaskBatch:
     """A batch of tasks as torch tensors on ``device`` (floats as ``float_dtype``, integers as int64)."""
     batch = stack_tasks(tasks) if not isinstance(tasks, Mapping) else tasks
-    out: TaskBatch = {}
+    out: dict[str, torch.Tensor] = {}
     for k, v in batch.items():
-        t = torch.as_tensor(np.asarray(v))
+        t = v if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v))
         out[k] = t.to(device=device, dtype=float_dtype if t.is_floating_point() else torch.int64)
-    return out
+    return TaskBatch(out, batch.validated_by if isinstance(batch, TaskBatch) else None)
 
 
 def tasks_equal(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:

@@ -224,15 +224,18 @@ class TaskVectorEnv(VectorEnv):
         """Give the selected sub-envs new tasks (a list, or a dict of arrays/tensors with a leading
         dim equal to the number of selected sub-envs). Takes effect from the next step; the
         episodes in progress are not reset. Validated as one batch (one vectorised check per
-        parameter); an invalid task is a ``ValueError`` and changes nothing."""
+        parameter); an invalid task is a ``ValueError`` and changes nothing. A ``TaskBatch`` this
+        env's family validated (``sample_task_batch``, ``task_set_batch``) is taken as it is."""
         mask = mask_tensor(env_mask, self.num_envs, self.sim_device)
         batch = self._validated_tasks(tasks, int(mask.sum()))
         if batch is not None:
             self._assign_tasks(batch, None if env_mask is None else mask)
 
-    def _validated_tasks(self, tasks: Any, selected: int) -> dict[str, np.ndarray] | None:
+    def _validated_tasks(self, tasks: Any, selected: int) -> Mapping[str, np.ndarray | torch.Tensor] | None:
         """``tasks`` for ``selected`` sub-envs as a validated batch (``None``: no sub-env selected)."""
-        if isinstance(tasks, Mapping):  # a batch: validated as it is, never split into task dicts
+        if isinstance(tasks, TaskBatch) and tasks.validated_by is self.family:  # checked where it entered
+            batch, count = tasks, tasks.n
+        elif isinstance(tasks, Mapping):  # a batch: validated as it is, never split into task dicts
             batch = self.family.validate_task_batch(tasks)
             count = len(next(iter(batch.values())))
         elif isinstance(tasks, Sequence) and not isinstance(tasks, (str, bytes)):
@@ -249,7 +252,7 @@ class TaskVectorEnv(VectorEnv):
             raise ValueError(f"got {count} tasks for {selected} selected sub-envs; give one task per sub-env")
         return batch if selected > 0 else None
 
-    def _assign_tasks(self, batch: Mapping[str, np.ndarray], mask: torch.Tensor | None) -> None:
+    def _assign_tasks(self, batch: Mapping[str, np.ndarray | torch.Tensor], mask: torch.Tensor | None) -> None:
         """Store validated tasks for the sub-envs in ``mask`` (``None``: all); a leading dim of 1
         broadcasts one task to all of them."""
         tensors = tasks_to_tensors(batch, self.sim_device, self._sim_dtype)
@@ -264,16 +267,28 @@ class TaskVectorEnv(VectorEnv):
         self._on_tasks_changed(mask if mask is not None else mask_tensor(None, self.num_envs, self.sim_device))
 
     def get_tasks(self) -> TaskBatch:
-        """The tasks of all sub-envs, a dict of tensors with leading dim ``num_envs`` (a copy)."""
-        return {k: v.to(self.device, copy=True) for k, v in self._tasks.items()}
+        """The tasks of all sub-envs, tensors with leading dim ``num_envs`` on ``device`` (a copy)."""
+        return TaskBatch({k: v.to(self.device, copy=True) for k, v in self._tasks.items()}, self.family)
 
     def task_set(self, split: str) -> list[Task]:
         """The family's fixed task set ``split`` (see ``MetaEnv.task_set``)."""
         return self.family.task_set(split)
 
+    def task_set_batch(self, split: str) -> TaskBatch:
+        """The task set ``split`` as one validated batch on ``device``, ready for ``set_tasks``."""
+        return self._batch(self.family.task_set_batch(split))
+
     def sample_tasks(self, n: int, seed: int | None = None, distribution: str = "train") -> list[Task]:
         """Draw ``n`` tasks from the family's distribution (see ``MetaEnv.sample_tasks``)."""
         return self.family.sample_tasks(n, seed, distribution)
+
+    def sample_task_batch(self, n: int, seed: int | None = None, distribution: str = "train") -> TaskBatch:
+        """As ``sample_tasks``, as one validated batch on ``device``, ready for ``set_tasks``."""
+        return self._batch(self.family.sample_task_batch(n, seed, distribution))
+
+    def _batch(self, validated: Mapping[str, np.ndarray]) -> TaskBatch:
+        # The validated arrays keep the task space's dtypes; set_tasks casts to the simulation's.
+        return TaskBatch({k: torch.as_tensor(v).to(self.device) for k, v in validated.items()}, self.family)
 
     # ----- episodes -------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[torch.Tensor, dict]:

@@ -23,6 +23,7 @@ from gymnasium.envs.registration import load_env_creator
 from gymnasium.vector import AutoresetMode
 
 from metarl.common.protocol import Agent, AgentState, TaskAware, Transition, agent_name
+from metarl.core.tasks import stack_task_list, unstack_tasks
 from metarl.core.vector import TaskVectorEnv
 from metarl.report.results import AdaptationResult
 
@@ -122,20 +123,23 @@ def evaluate_adaptation(
     """
     marks = {name: _optional_count(agent, name, minimum) for name, minimum in _ADAPTATION_MARKS.items()}
     kwargs = dict(env_kwargs or {})
-    if tasks is None:
-        family = _family(env_id, kwargs)
-        tasks = family.task_set(split)
+    family = _family(env_id, kwargs)
+    try:  # the tasks, checked once here as one batch
+        if tasks is None:
+            batch = family.task_set_batch(split)
+        else:
+            split = "custom"
+            if not list(tasks):
+                raise ValueError("tasks is empty; give at least one task or tasks=None for the task set")
+            batch = family.validate_task_batch(stack_task_list(list(tasks), family.task_space))
+    finally:
         family.close()
-    else:
-        tasks, split = list(tasks), "custom"
-        if not tasks:
-            raise ValueError("tasks is empty; give at least one task or tasks=None for the task set")
     env = gym.make_vec(
         env_id,
-        num_envs=len(tasks),
+        num_envs=len(next(iter(batch.values()))),
         vectorization_mode="vector_entry_point",
         device=device,
-        tasks=list(tasks),
+        tasks=batch,
         autoreset_mode="disabled",
         **kwargs,
     )
@@ -143,14 +147,13 @@ def evaluate_adaptation(
         if episodes is None:
             episodes = env.family.trial_episodes
         rollout = run_adaptation(agent, env, episodes, deterministic=deterministic, seed=seed)
-        validated = [env.family.validate_task(t) for t in tasks]
     finally:
         env.close()
     return AdaptationResult(
         env_id,
         split,
         agent_name(agent),
-        validated,
+        unstack_tasks(batch),
         rollout.returns.cpu().numpy(),
         rollout.lengths.cpu().numpy(),
         seed,
