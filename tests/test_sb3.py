@@ -1,4 +1,4 @@
-"""Stable-Baselines3 baselines (agents/sb3.py): configs, the adapter, checkpoints, RL^2 learning, the CLI."""
+"""Stable-Baselines3 baselines (agents/sb3/): configs, the adapter, checkpoints, RL^2 learning, the CLI."""
 
 import io
 import json
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from metarl.agents.sb3 import SB3Config, make_training_env
-from metarl.agents.sb3_env_state import env_state, load_env_state
+from metarl.agents.sb3.env_state import env_state, load_env_state
 
 from metarl.cli import main
 from metarl.common.config import load_config

@@ -1,7 +1,7 @@
 """The sub-envs of an SB3 training run in the middle of their episodes, as tensors and plain values.
 
 ``env_state`` walks one training env layer by layer, outermost first, and ``load_env_state``
-writes the result into an env built with the same wrappers (see ``agents/sb3_state.py`` for why
+writes the result into an env built with the same wrappers (see ``agents/sb3/state.py`` for why
 nothing is pickled). Each layer is known by its type:
 
 - wrappers, by exact type (a subclass may keep state these do not know): SB3's ``Monitor``
@@ -28,13 +28,12 @@ import numpy as np
 import torch
 from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 from gymnasium.wrappers.common import OrderEnforcing, PassiveEnvChecker, TimeLimit
+from metarl.agents.sb3.state import PLAIN, array, check, keys, numpy_like, rng_state, set_rng, tensor
 from stable_baselines3.common.monitor import Monitor
 
 from metarl.core.analytic import AnalyticEnv
 from metarl.core.meta_env import MetaEnv
 from metarl.core.wrappers import MultiTaskWrapper, TaskObservationWrapper, TrialWrapper
-
-from .sb3_state import PLAIN, array, check, keys, numpy_like, rng_state, set_rng, tensor
 
 __all__ = ["env_state", "load_env_state", "mjdata_float_fields"]
 

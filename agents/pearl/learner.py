@@ -1,243 +1,26 @@
-"""PEARL: probabilistic latent context encoder + SAC (Rakelly et al., 2019).
-
-"Efficient Off-Policy Meta-Reinforcement Learning via Probabilistic Context Variables", following
-the reference implementation (katerakelly/oyster) in every algorithmic detail:
-
-- context: transitions ``(s, a, r)`` (``+ s'`` with ``use_next_obs_in_context``); a
-  permutation-invariant encoder maps each to a Gaussian factor ``N(mu_i, sigma_i^2)``; the posterior
-  ``q(z | c)`` is their product; ``kl_lambda * KL(q(z|c) || N(0, I))`` regularises it;
-- SAC with twin Q-functions and a state-value function with a target copy, all conditioned on z;
-  fixed entropy weight 1 with ``reward_scale``; policy mean/log-std L2 regularisers;
-- the encoder is trained through the Q loss (policy and value function see ``z.detach()``);
-- the encoder's context is sampled from recently collected data: its buffer for a task is emptied
-  before each collection on that task, and only prior (and posterior) steps enter it, not the
-  extra posterior steps used for RL alone;
-- meta-test posterior sampling: the first episode (``exploration_episodes``) acts with z from the
-  prior, each later episode with z sampled from the posterior of all context gathered so far.
-
-Everything is batched over tasks on the configured device: data collection steps all sampled
-tasks' sub-envs together, and an update processes the whole meta-batch of tasks at once.
-Policies act in [-1, 1]^d; actions are rescaled to the env's bounds (as oyster's NormalizedBoxEnv).
-"""
+"""PEARL's training: batched data collection on the training tasks, the SAC/encoder update,
+checkpointing (with the conversion of checkpoints from before the twin-Q ensemble) and the
+trainer factory."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from metarl.agents.pearl.agent import PEARLAgent
+from metarl.agents.pearl.config import PEARLConfig, check_whole_episodes
+from metarl.agents.pearl.networks import kl_to_prior
 from torch import Tensor
 
-from metarl.common.checks import check
 from metarl.common.config import RunConfig
-from metarl.common.ensemble import EnsembleMLP
-from metarl.common.protocol import Transition
 from metarl.common.replay import MultiTaskReplay
 from metarl.common.training_env import make_training_env
 from metarl.core.tasks import Task
-
-LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
-
-
-@dataclass
-class PEARLConfig:
-    """PEARL hyperparameters; defaults are oyster's ``configs/default.py``."""
-
-    latent_dim: int = 5
-    hidden_size: int = 300
-    encoder_hidden_size: int = 200
-    policy_lr: float = 3e-4
-    qf_lr: float = 3e-4
-    vf_lr: float = 3e-4
-    context_lr: float = 3e-4
-    discount: float = 0.99
-    tau: float = 0.005
-    reward_scale: float = 5.0
-    kl_lambda: float = 0.1
-    meta_batch: int = 16
-    batch_size: int = 256
-    context_batch_size: int = 64
-    tasks_per_iteration: int = 5
-    envs_per_task: int = 1
-    initial_steps: int = 2000
-    prior_steps: int = 400
-    posterior_steps: int = 0
-    extra_posterior_steps: int = 400
-    updates_per_iteration: int = 2000
-    # oyster keeps 1e6 transitions per task; 1e5 holds everything the reference schedules give a task
-    # when there are ~100 tasks, without preallocating tens of GB (2-task configs set 1e6).
-    replay_capacity: int = 100_000
-    use_next_obs_in_context: bool = False
-    exploration_episodes: int = 1
-    policy_mean_reg: float = 1e-3
-    policy_std_reg: float = 1e-3
-
-    def __post_init__(self) -> None:
-        positive = ("latent_dim", "hidden_size", "encoder_hidden_size", "meta_batch", "batch_size",
-                    "context_batch_size", "tasks_per_iteration", "envs_per_task", "updates_per_iteration",
-                    "replay_capacity", "exploration_episodes", "policy_lr", "qf_lr", "vf_lr", "context_lr", "reward_scale")  # fmt: skip
-        for name in positive:
-            check(getattr(self, name) > 0, name, getattr(self, name), "> 0")
-        for name in ("initial_steps", "prior_steps", "posterior_steps", "extra_posterior_steps", "kl_lambda"):
-            check(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
-        check(0 <= self.discount <= 1, "discount", self.discount, "[0, 1]")
-        check(0 < self.tau <= 1, "tau", self.tau, "(0, 1]")
-        check(self.prior_steps + self.posterior_steps > 0, "prior_steps", self.prior_steps,
-              "> 0 when posterior_steps is 0: the encoder needs context")  # fmt: skip
-
-
-# ----- networks ----------------------------------------------------------------------------------
-def mlp(inputs: int, hidden: int, outputs: int, layers: int = 3) -> nn.Sequential:
-    """``layers`` hidden ReLU layers of width ``hidden``."""
-    dims = [inputs] + [hidden] * layers
-    body = [m for a, b in zip(dims, dims[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
-    return nn.Sequential(*body, nn.Linear(dims[-1], outputs))
-
-
-class ContextEncoder(nn.Module):
-    """Maps each context transition to a Gaussian factor; the posterior is their product."""
-
-    def __init__(self, context_dim: int, hidden: int, latent_dim: int) -> None:
-        super().__init__()
-        self.latent_dim = latent_dim
-        self.net = mlp(context_dim, hidden, 2 * latent_dim)
-
-    def posterior(self, context: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Mean and variance ``(B, latent)`` of q(z | context ``(B, T, d)``); rows where ``mask``
-        ``(B, T)`` is False are ignored, and a task with no context gets the prior N(0, I)."""
-        params = self.net(context)
-        mu, var = params[..., : self.latent_dim], F.softplus(params[..., self.latent_dim :]).clamp(min=1e-7)
-        precision = 1.0 / var
-        if mask is not None:
-            precision = precision * mask[..., None]
-        total = precision.sum(1)
-        empty = total <= 0
-        post_var = 1.0 / torch.where(empty, torch.ones_like(total), total)
-        post_mu = post_var * (mu * precision).sum(1)
-        return torch.where(empty, 0.0, post_mu), torch.where(empty, 1.0, post_var)
-
-
-def kl_to_prior(mu: Tensor, var: Tensor) -> Tensor:
-    """Sum over tasks and latent dims of KL(N(mu, var) || N(0, 1)) (as oyster's compute_kl_div)."""
-    return 0.5 * (var + mu.square() - 1.0 - var.log()).sum()
-
-
-class TanhGaussianPolicy(nn.Module):
-    """pi(a | s, z): a Gaussian squashed by tanh into [-1, 1]^d."""
-
-    def __init__(self, obs_dim: int, latent_dim: int, action_dim: int, hidden: int) -> None:
-        super().__init__()
-        self.net = mlp(obs_dim + latent_dim, hidden, 2 * action_dim)
-        self.action_dim = action_dim
-
-    def forward(self, obs: Tensor, z: Tensor, deterministic: bool = False, generator: torch.Generator | None = None):
-        """Action, log-probability, pre-tanh mean and log-std."""
-        mean, log_std = self.net(torch.cat([obs, z], -1)).chunk(2, -1)
-        log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
-        if deterministic:
-            return torch.tanh(mean), None, mean, log_std
-        std = log_std.exp()
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device) if generator else torch.randn_like(mean)
-        pre_tanh = mean + std * noise
-        action = torch.tanh(pre_tanh)
-        log_prob = (-0.5 * noise.square() - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-        log_prob = log_prob - torch.log1p(-action.square() + 1e-6).sum(-1)
-        return action, log_prob, mean, log_std
-
-
-@dataclass
-class PEARLState:
-    """Meta-test state of a batch of tasks: the context gathered so far and the current z."""
-
-    z: Tensor
-    context: list[Tensor] = field(default_factory=list)
-    mask: list[Tensor] = field(default_factory=list)
-    episodes: int = 0
-
-
-class PEARLAgent(nn.Module):
-    """PEARL's networks and its adaptation interface (``begin_task``/``act``/``observe``/``end_episode``)."""
-
-    name = "pearl"
-
-    def __init__(self, cfg: PEARLConfig, obs_dim: int, action_space: gym.spaces.Box, device: torch.device) -> None:
-        super().__init__()
-        self.cfg = cfg
-        action_dim = int(np.prod(action_space.shape))
-        self.obs_dim, self.action_dim = obs_dim, action_dim
-        self.context_dim = obs_dim + action_dim + 1 + (obs_dim if cfg.use_next_obs_in_context else 0)
-        self.encoder = ContextEncoder(self.context_dim, cfg.encoder_hidden_size, cfg.latent_dim)
-        self.policy = TanhGaussianPolicy(obs_dim, cfg.latent_dim, action_dim, cfg.hidden_size)
-        q_in, v_in = obs_dim + action_dim + cfg.latent_dim, obs_dim + cfg.latent_dim
-        # The twin Q-functions as one batched ensemble, initialised as two separate MLPs would be.
-        self.qf = EnsembleMLP.from_mlps([mlp(q_in, cfg.hidden_size, 1), mlp(q_in, cfg.hidden_size, 1)])
-        self.vf, self.target_vf = mlp(v_in, cfg.hidden_size, 1), mlp(v_in, cfg.hidden_size, 1)
-        self.target_vf.load_state_dict(self.vf.state_dict())
-        self.register_buffer("action_low", torch.as_tensor(action_space.low, dtype=torch.float32))
-        self.register_buffer("action_high", torch.as_tensor(action_space.high, dtype=torch.float32))
-        self.to(device)
-        self.device = device
-        self.generator = torch.Generator(device).manual_seed(0)
-
-    # ----- helpers shared by training and meta-test ------------------------------------------------
-    def to_env_action(self, action: Tensor) -> Tensor:
-        """[-1, 1] policy actions to the env's bounds."""
-        return self.action_low + (action + 1.0) * 0.5 * (self.action_high - self.action_low)
-
-    def to_policy_action(self, action: Tensor) -> Tensor:
-        """Env actions back to [-1, 1]."""
-        return 2.0 * (action - self.action_low) / (self.action_high - self.action_low) - 1.0
-
-    def context_rows(self, obs: Tensor, action: Tensor, reward: Tensor, next_obs: Tensor) -> Tensor:
-        """Context entries ``(..., context_dim)`` from transitions (actions in [-1, 1])."""
-        parts = [obs, action, reward[..., None]] + ([next_obs] if self.cfg.use_next_obs_in_context else [])
-        return torch.cat(parts, -1)
-
-    def sample_z(self, mu: Tensor, var: Tensor) -> Tensor:
-        """One z per task from N(mu, var), from the agent's generator."""
-        return mu + var.sqrt() * torch.randn(mu.shape, generator=self.generator, device=mu.device)
-
-    def prior_z(self, n: int) -> Tensor:
-        """z ~ N(0, I) for ``n`` tasks."""
-        zeros = torch.zeros(n, self.cfg.latent_dim, device=self.device)
-        return self.sample_z(zeros, torch.ones_like(zeros))
-
-    # ----- adaptation interface ------------------------------------------------------------------
-    def begin_task(self, n_tasks: int) -> PEARLState:
-        """Empty context; z from the prior for the first episode."""
-        return PEARLState(z=self.prior_z(n_tasks))
-
-    @torch.no_grad()
-    def act(self, obs: Tensor, state: PEARLState, deterministic: bool = True) -> tuple[Tensor, PEARLState]:
-        """Actions of the z-conditioned policy, in the env's bounds."""
-        action, *_ = self.policy(obs.to(self.device, torch.float32), state.z, deterministic, self.generator)
-        return self.to_env_action(action), state
-
-    @torch.no_grad()
-    def observe(self, state: PEARLState, transition: Transition) -> PEARLState:
-        """Add the step's transitions to each task's context (rows with ``valid`` False are masked)."""
-        f32 = {k: getattr(transition, k).to(self.device, torch.float32) for k in ("obs", "action", "reward", "next_obs")}
-        rows = self.context_rows(f32["obs"], self.to_policy_action(f32["action"]), f32["reward"], f32["next_obs"])
-        state.context.append(rows)
-        state.mask.append(transition.valid.to(self.device))
-        return state
-
-    @torch.no_grad()
-    def end_episode(self, state: PEARLState) -> PEARLState:
-        """Posterior sampling: z for the next episode from q(z | all context so far), once
-        ``exploration_episodes`` episodes have been played with the prior z (oyster's
-        ``num_exp_traj_eval``)."""
-        state.episodes += 1
-        if state.episodes >= self.cfg.exploration_episodes and state.context:
-            mu, var = self.encoder.posterior(torch.stack(state.context, 1), torch.stack(state.mask, 1).float())
-            state.z = self.sample_z(mu, var)
-        return state
 
 
 class PEARLLearner:
@@ -450,23 +233,6 @@ def _twin_q_as_ensemble(state: dict[str, Any]) -> dict[str, Any]:
     groups = [{**old["param_groups"][0], "params": list(range(per_member))}]
     optimizers = {**state["optimizers"], "qf": {"state": moments, "param_groups": groups}}
     return {**state, "agent": agent, "optimizers": optimizers}
-
-
-def check_whole_episodes(cfg: PEARLConfig, horizon: int | None) -> None:
-    """Each collection phase must give every env a whole number of ``horizon``-step episodes, as
-    oyster's sampler collects whole episodes: a split that cuts them (e.g. 400 steps over 5 envs of
-    200-step episodes) would never collect the later part of an episode, nor end one. (Where
-    episodes can end early, the last one of a phase may still be cut, as its steps run out.)"""
-    if horizon is None:
-        return
-    whole = cfg.envs_per_task * horizon
-    for name in ("initial_steps", "prior_steps", "posterior_steps", "extra_posterior_steps"):
-        steps = getattr(cfg, name)
-        if steps % whole:
-            raise ValueError(
-                f"pearl.{name}={steps} over envs_per_task={cfg.envs_per_task} envs is not whole episodes of "
-                f"{horizon} steps; allowed: a multiple of {whole} (envs_per_task x episode length)"
-            )
 
 
 def make_pearl_trainer(cfg: RunConfig, device: torch.device) -> PEARLLearner:

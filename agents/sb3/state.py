@@ -10,7 +10,7 @@ objects it built:
   ``_last_obs``/``_last_episode_starts``/``_last_original_obs``, the episode-info buffers, the
   action space's RNG (SAC's warm-up actions), SAC's replay buffer and RecurrentPPO's LSTM states;
 - ``VecNormalize``'s running statistics (``normalizer_state``);
-- each sub-env in the middle of its episode: ``agents/sb3_env_state.py``.
+- each sub-env in the middle of its episode: ``agents/sb3/env_state.py``.
 
 Attribute names always come from this module (or from SB3, MuJoCo and the live objects), never
 from the checkpoint; values are checked (type, shape, dtype) before they are written. A type whose

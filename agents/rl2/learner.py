@@ -1,0 +1,233 @@
+"""RL^2's training: one trial on each of ``num_envs`` tasks per iteration, then PPO or TRPO on whole
+trials; checkpointing and the ``make_rl2_trainer`` factory."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from metarl.agents.rl2.agent import RL2Agent
+from metarl.agents.rl2.config import RL2Config
+from metarl.agents.rl2.networks import RL2Network
+from torch import Tensor
+from torch.distributions import kl_divergence
+
+from metarl.common.config import RunConfig
+from metarl.common.onpolicy import (
+    RunningMeanStd,
+    clip_grad_and_step,
+    gae,
+    minibatch_indices,
+    normalize,
+    ppo_losses,
+    trpo_step,
+    value_error,
+)
+from metarl.common.training_env import TrainingTasks, make_training_env
+from metarl.core.vector import TaskVectorEnv
+
+
+@dataclass
+class Rollout:
+    """One trial on each of ``N`` sub-envs, time-major ``(T, N, ...)``, on the device.
+
+    ``mask`` is False on the steps after a sub-env's trial ended (only in families whose
+    episodes end early); ``trial_end`` is True on each sub-env's last step of its trial.
+    ``hidden`` ``(C, N, H)`` is the GRU state entering each BPTT chunk of ``bptt_length`` steps.
+    ``values`` are the policy network's (None with TRPO, whose value network runs after collection).
+    """
+
+    inputs: Tensor
+    actions: Tensor
+    log_probs: Tensor
+    values: Tensor | None
+    rewards: Tensor
+    mask: Tensor
+    trial_end: Tensor
+    hidden: Tensor
+
+
+def chunk_sequences(x: Tensor, length: int) -> Tensor:
+    """``(T, N, ...)`` -> ``(length, C * N, ...)``: ``C = ceil(T / length)`` chunks per sub-env,
+    zero-padded at the end; sequence ``c * N + n`` is chunk ``c`` of sub-env ``n``."""
+    T, N = x.shape[:2]
+    chunks = math.ceil(T / length)
+    padded = torch.cat([x, x.new_zeros(chunks * length - T, *x.shape[1:])]) if chunks * length > T else x
+    return padded.view(chunks, length, *x.shape[1:]).transpose(0, 1).reshape(length, chunks * N, *x.shape[2:])
+
+
+class RL2Learner:
+    """RL^2 training: one trial on each of ``num_envs`` fresh tasks per iteration, then PPO."""
+
+    def __init__(self, cfg: RL2Config, env: TaskVectorEnv, device: torch.device, seed: int) -> None:
+        if env.max_episode_steps is None:
+            raise ValueError("RL^2 needs episodes of bounded length; the env has max_episode_steps=None")
+        self.cfg, self.env, self.device = cfg, env, device
+        self.trial_episodes = cfg.trial_episodes or env.family.trial_episodes
+        self.trial_steps = self.trial_episodes * env.max_episode_steps
+        self.bptt_length = min(cfg.bptt_length or self.trial_steps, self.trial_steps)
+        self.agent = RL2Agent(cfg, env.single_observation_space, env.single_action_space, device, seed)
+        # TRPO: the policy moves by trust-region steps; Adam fits a value network of its own.
+        obs_space, action_space = env.single_observation_space, env.single_action_space
+        self.value_net = RL2Network(cfg, obs_space, action_space, policy=False).to(device) \
+            if cfg.slow_learner == "trpo" else None  # fmt: skip
+        trained = self.value_net if self.value_net is not None else self.agent
+        self.optimizer = torch.optim.Adam(trained.parameters(), lr=cfg.ppo.lr, eps=1e-5)
+        self.generator = torch.Generator(device).manual_seed(seed + 1)  # tasks, env seeds, actions, minibatches
+        self.training_tasks = TrainingTasks(env, cfg.task_source, self.generator)
+        self.return_rms = RunningMeanStd(device=device)
+        self.env_steps = 0
+        self.iterations = 0
+        # One value per iteration: the mean return of the episodes of its trials.
+        self.episode_returns: list[float] = []
+
+    def _draw(self, high: int) -> int:
+        return int(torch.randint(0, high, (1,), generator=self.generator, device=self.device))
+
+    @torch.no_grad()
+    def collect(self) -> Rollout:
+        """One trial per sub-env on new tasks, every sub-env stepped together."""
+        env, agent, net = self.env, self.agent, self.agent.net
+        self.env.set_tasks(self.training_tasks.draw())
+        obs, _ = env.reset(seed=self._draw(2**31 - 1))
+        n, T, L = env.num_envs, self.trial_steps, self.bptt_length
+        state = agent.begin_task(n)
+        in_trial = torch.ones(n, dtype=torch.bool, device=self.device)
+        episodes = torch.zeros(n, dtype=torch.int64, device=self.device)
+        steps: list[tuple[Tensor, ...]] = []
+        hidden, values = [], []
+        for t in range(T):
+            if t % L == 0:
+                hidden.append(state.hidden)
+            x = agent.inputs(obs, state)
+            dist, value, pending = net(x[None], state.hidden)
+            state = replace(state, pending=pending)
+            action = net.head.sample(dist, self.generator)
+            log_prob = dist.log_prob(action)[0]
+            env_action = net.head.to_env_action(action[0])
+            obs, reward, terminated, truncated, _ = env.step(env_action)
+            reward, done = reward.to(self.device, torch.float32), (terminated | truncated).to(self.device)
+            episodes += (done & in_trial).long()
+            trial_end = in_trial & (episodes == self.trial_episodes)
+            steps.append((x, action[0], log_prob, reward * in_trial, in_trial, trial_end))
+            if value is not None:
+                values.append(value[0])
+            state = state.advance(env_action, reward, done, in_trial)
+            in_trial = in_trial & ~trial_end
+        self.env_steps += n * T
+        inputs, actions, log_probs, rewards, mask, ends = (torch.stack(k) for k in zip(*steps))
+        value_steps = torch.stack(values) if values else None
+        return Rollout(inputs, actions, log_probs, value_steps, rewards, mask, ends, torch.stack(hidden))
+
+    def scaled_rewards(self, rollout: Rollout) -> Tensor:
+        """Rewards for the advantages: divided by the running std of the discounted trial return
+        when ``normalize_rewards`` (the network's inputs always keep the raw rewards)."""
+        if not self.cfg.normalize_rewards:
+            return rollout.rewards
+        running = torch.zeros_like(rollout.rewards[0])
+        returns = []
+        for t in range(rollout.rewards.shape[0]):
+            running = running * self.cfg.ppo.gamma + rollout.rewards[t]
+            returns.append(running)
+        self.return_rms.update(torch.stack(returns)[rollout.mask])
+        return rollout.rewards / self.return_rms.std().float()
+
+    def update(self, rollout: Rollout) -> dict[str, float]:
+        """PPO epochs over minibatches of whole BPTT chunks (sequences of ``bptt_length`` steps
+        starting from the hidden state the rollout had there)."""
+        ppo, net = self.cfg.ppo, self.agent.net
+        last_value = torch.zeros_like(rollout.values[0])  # the trial is the episode: nothing after it
+        rewards = self.scaled_rewards(rollout)
+        advantages, returns = gae(rewards, rollout.values, rollout.trial_end, last_value, ppo.gamma, ppo.gae_lambda)
+        L = self.bptt_length
+        seq = {
+            k: chunk_sequences(v, L)
+            for k, v in dict(
+                inputs=rollout.inputs, actions=rollout.actions, log_probs=rollout.log_probs, values=rollout.values,
+                advantages=advantages, returns=returns, mask=rollout.mask,
+            ).items()
+        }  # fmt: skip
+        h0 = rollout.hidden.reshape(-1, rollout.hidden.shape[-1])
+        for _ in range(ppo.epochs):
+            for idx in minibatch_indices(h0.shape[0], ppo.num_minibatches, self.generator, self.device):
+                mb = {k: v[:, idx] for k, v in seq.items()}
+                dist, value, _ = net(mb["inputs"], h0[idx])
+                adv = normalize(mb["advantages"], mb["mask"]) if ppo.normalize_advantages else mb["advantages"]
+                losses = ppo_losses(
+                    ppo, dist.log_prob(mb["actions"]), mb["log_probs"], adv, dist.entropy(),
+                    value, mb["values"], mb["returns"], mb["mask"],
+                )  # fmt: skip
+                grad_norm = clip_grad_and_step(self.optimizer, losses.total(ppo), ppo.max_grad_norm)
+        return {**losses.metrics(), "losses/grad_norm": grad_norm}  # of the last minibatch
+
+    def trpo_update(self, rollout: Rollout) -> dict[str, float]:
+        """One TRPO step of the policy on whole trials, advantages from the value network's GAE;
+        then the value network's Adam epochs on minibatches of whole trials."""
+        ppo, net, value_net = self.cfg.ppo, self.agent.net, self.value_net
+        h0, mask, actions = rollout.hidden[0], rollout.mask, rollout.actions
+        with torch.no_grad():
+            old_dist, _, _ = net(rollout.inputs, h0)
+            values = value_net(rollout.inputs, h0)[1]
+        rewards = self.scaled_rewards(rollout)
+        advantages, returns = gae(rewards, values, rollout.trial_end, torch.zeros_like(values[0]), ppo.gamma, ppo.gae_lambda)
+        adv = normalize(advantages, mask) if ppo.normalize_advantages else advantages
+
+        def objective(differentiable: bool) -> tuple[Tensor, Tensor]:
+            with torch.set_grad_enabled(differentiable):
+                dist, _, _ = net(rollout.inputs, h0)
+                ratio = torch.exp(dist.log_prob(actions) - rollout.log_probs)
+                loss = -(ratio * adv)[mask].mean() - ppo.entropy_coef * dist.entropy()[mask].mean()
+                return loss, kl_divergence(old_dist, dist)[mask].mean()
+
+        metrics = trpo_step(list(net.parameters()), objective, self.cfg.trpo)
+        for _ in range(ppo.epochs):
+            for idx in minibatch_indices(mask.shape[1], ppo.num_minibatches, self.generator, self.device):
+                predicted = value_net(rollout.inputs[:, idx], h0[idx])[1]
+                value_loss = 0.5 * value_error(predicted, returns[:, idx], ppo.value_loss)[mask[:, idx]].mean()
+                grad_norm = clip_grad_and_step(self.optimizer, value_loss, ppo.max_grad_norm)
+        return {**metrics, "losses/value_loss": value_loss.item(), "losses/value_grad_norm": grad_norm}
+
+    def train_iteration(self) -> dict[str, float]:
+        """Collect one trial per sub-env and run the slow learner's update on them."""
+        rollout = self.collect()
+        metrics = self.trpo_update(rollout) if self.value_net is not None else self.update(rollout)
+        trial_return = rollout.rewards.sum(0)
+        self.episode_returns.append(float(trial_return.mean()) / self.trial_episodes)
+        self.iterations += 1
+        metrics["charts/trial_return"] = float(trial_return.mean())
+        return metrics
+
+    # ----- checkpointing ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Network, optimizer, generators, reward statistics and counters."""
+        return {
+            "agent": self.agent.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generators": {"agent": self.agent.generator.get_state(), "learner": self.generator.get_state()},
+            "return_rms": self.return_rms.state_dict(),
+            **({"value_net": self.value_net.state_dict()} if self.value_net is not None else {}),
+            "env_steps": self.env_steps,
+            "iterations": self.iterations,
+            "episode_returns": self.episode_returns[-1000:],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore everything ``state_dict`` saved."""
+        self.agent.load_state_dict(state["agent"])
+        if self.value_net is not None:
+            self.value_net.load_state_dict(state["value_net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.agent.generator.set_state(state["generators"]["agent"])
+        self.generator.set_state(state["generators"]["learner"])
+        self.return_rms.load_state_dict(state["return_rms"])
+        self.env_steps, self.iterations = state["env_steps"], state["iterations"]
+        self.episode_returns = list(state["episode_returns"])
+
+
+def make_rl2_trainer(cfg: RunConfig, device: torch.device) -> RL2Learner:
+    """RL^2 on ``cfg.env``: ``num_envs`` sub-envs with same-step autoreset, one task each per trial."""
+    rl2: RL2Config = cfg.agent_config
+    env = make_training_env(cfg, rl2.num_envs, device)
+    return RL2Learner(rl2, env, device, cfg.seed)
