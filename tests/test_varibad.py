@@ -8,10 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from gymnasium import spaces
-from metarl.agents.varibad import TrialBuffer, gaussian_kl
+from metarl.agents.varibad.losses import gaussian_kl
 
 from metarl.common.config import load_config
 from metarl.common.protocol import RandomAgent, Transition
+from metarl.common.replay import TrialBuffer
 from metarl.report.adaptation import load_adaptation
 from metarl.runner.evaluation import evaluate_adaptation
 from metarl.runner.runs import make_run_dir

@@ -1,4 +1,5 @@
-"""Replay storage shared by the off-policy agents: one ring buffer per task, all tasks in one tensor."""
+"""Replay storage: per-task transition ring buffers, all tasks in one tensor (the off-policy
+agents), and ``TrialBuffer``, a ring buffer of whole trials (VariBAD's VAE)."""
 
 from __future__ import annotations
 
@@ -64,3 +65,56 @@ class MultiTaskReplay:
             self.data[k][:, : v.shape[1]] = v.to(self.device)
         self.size.copy_(state["size"])
         self.ptr.copy_(state["ptr"])
+
+
+class TrialBuffer:
+    """VariBAD's VAE buffer: a ring of the ``capacity`` most recent whole trials (the repo's ``RolloutStorageVAE``).
+
+    Rows are trials: sequence fields are stored ``(capacity, T, ...)`` and zero past a trial's
+    ``length``. Storage grows with the content (doubling) up to ``capacity``, so short runs and
+    their checkpoints stay small.
+    """
+
+    SEQUENCES = ("prev_state", "action", "reward", "next_state")
+
+    def __init__(self, capacity: int, device: torch.device) -> None:
+        self.capacity, self.device = capacity, device
+        self.data: dict[str, torch.Tensor] = {}
+        self.size = 0
+        self.pos = 0
+
+    def add(self, trial: dict[str, torch.Tensor]) -> None:
+        """Insert a batch of trials: sequence fields ``(T, N, ...)``, the others ``(N, ...)``."""
+        rows = {k: v.transpose(0, 1) if k in self.SEQUENCES else v for k, v in trial.items()}
+        n = rows["length"].shape[0]
+        index = (self.pos + torch.arange(n, device=self.device)) % self.capacity
+        self._grow(min(self.capacity, self.size + n), rows)
+        for k, v in rows.items():
+            self.data[k][index] = v
+        self.pos = (self.pos + n) % self.capacity
+        self.size = min(self.capacity, self.size + n)
+
+    def _grow(self, needed: int, like: dict[str, torch.Tensor]) -> None:
+        allocated = next(iter(self.data.values())).shape[0] if self.data else 0
+        if allocated >= needed:
+            return
+        rows = min(self.capacity, max(needed, 2 * allocated))
+        for k, v in like.items():
+            grown = torch.zeros(rows, *v.shape[1:], dtype=v.dtype, device=self.device)
+            if k in self.data:
+                grown[:allocated] = self.data[k]
+            self.data[k] = grown
+
+    def sample(self, batch: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Up to ``batch`` distinct trials, uniformly; sequence fields time-major ``(T, B, ...)``."""
+        index = torch.randperm(self.size, generator=generator, device=self.device)[:batch]
+        return {k: v[index].transpose(0, 1) if k in self.SEQUENCES else v[index] for k, v in self.data.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The stored trials (only the filled rows), size and insert position."""
+        return {"data": {k: v[: self.size].clone() for k, v in self.data.items()}, "size": self.size, "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict`` output."""
+        self.data = {k: v.to(self.device) for k, v in state["data"].items()}
+        self.size, self.pos = state["size"], state["pos"]

@@ -1,0 +1,118 @@
+"""VariBAD's data collection: one whole trial on every sub-env, from the prior belief on new tasks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from metarl.agents.varibad.agent import VariBADAgent
+from torch import Tensor
+
+from metarl.common.onpolicy import RunningMeanStd, encode_action
+from metarl.common.protocol import Transition
+from metarl.common.training_env import TrainingTasks
+from metarl.core.tasks import TaskBatch
+from metarl.core.vector import TaskVectorEnv
+
+#: VecNormalize's bound on the scaled rewards (``cliprew``).
+REWARD_CLIP = 10.0
+
+
+@dataclass
+class Trial:
+    """One trial on each of ``N`` sub-envs, time-major ``(T, N, ...)`` with ``T = trial_episodes *
+    max_episode_steps``; steps after a sub-env's trial ended have ``valid`` False.
+
+    Policy side: ``obs`` acted on, ``latent`` read, ``action`` sampled (before clipping),
+    ``value``, ``reward`` raw and ``policy_reward`` (scaled when ``norm_rew_for_policy``),
+    ``trial_end`` (the trial's last step), ``timeout`` (an episode ended by its time limit).
+    VAE side: ``vae`` holds ``prev_state``, ``action`` (features), ``reward``, ``next_state``
+    (``(T, N, ...)``), ``length`` ``(N,)`` and, when decoding the task, ``task`` ``(N, task_dim)``.
+    """
+
+    obs: Tensor
+    latent: Tensor
+    action: Tensor
+    value: Tensor
+    reward: Tensor
+    policy_reward: Tensor
+    valid: Tensor
+    trial_end: Tensor
+    timeout: Tensor
+    vae: dict[str, Tensor]
+
+
+def task_vectors(tasks: TaskBatch, names: list[str]) -> Tensor:
+    """The task parameters of ``n`` tasks flattened into ``(n, task_dim)`` floats, in ``names`` order."""
+    return torch.cat([tasks[k].reshape(tasks[k].shape[0], -1).float() for k in names], dim=-1)
+
+
+@torch.no_grad()
+def collect_trial(env: TaskVectorEnv, agent: VariBADAgent, tasks: TrainingTasks, generator: torch.Generator,
+                  trial_episodes: int, return_rms: RunningMeanStd | None, gamma: float,
+                  task_names: list[str] | None = None) -> Trial:  # fmt: skip
+    """One trial of ``trial_episodes`` episodes on every sub-env, all stepped together, from the
+    prior belief on tasks drawn from ``tasks``; actions, env seeds and tasks come from ``generator``.
+
+    ``return_rms`` (``norm_rew_for_policy``) scales the policy's rewards (see ``policy_reward``);
+    with ``task_names`` (when decoding the task) the trial keeps the tasks' parameters.
+    """
+    device, policy = agent.device, agent.policy
+    env.set_tasks(tasks.draw())
+    obs, _ = env.reset(seed=int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=device)))
+    n = env.num_envs
+    state = agent.begin_task(n)
+    in_trial = torch.ones(n, dtype=torch.bool, device=device)
+    episodes = torch.zeros(n, dtype=torch.int64, device=device)
+    discounted = torch.zeros(n, dtype=torch.float64, device=device)  # VecNormalize's running return
+    steps: list[dict[str, Tensor]] = []
+    for _ in range(trial_episodes * env.max_episode_steps):
+        obs = obs.to(device)
+        dist, value = policy(obs, state.latent)
+        action = policy.head.sample(dist, generator)
+        env_action = policy.head.to_env_action(action)
+        next_obs, reward, terminated, truncated, info = env.step(env_action)
+        reward, terminated, truncated = (x.to(device) for x in (reward.float(), terminated, truncated))
+        done = terminated | truncated
+        final_obs = torch.where(done[:, None], info["final_obs"].to(device), next_obs.to(device))
+        episodes += (done & in_trial).long()
+        trial_end = in_trial & (episodes == trial_episodes)
+        steps.append({
+            "obs": obs, "latent": state.latent, "action": action, "value": value, "reward": reward * in_trial,
+            "policy_reward": policy_reward(reward, discounted, trial_end, in_trial, return_rms, gamma),
+            "valid": in_trial, "trial_end": trial_end, "timeout": truncated & in_trial,
+            "prev_state": agent.state_features(obs, torch.zeros_like(done)),
+            "action_features": encode_action(env_action, agent.action_space), "next_state": agent.state_features(final_obs, done),
+        })  # fmt: skip
+        state = agent.observe(state, Transition(obs, env_action, reward, final_obs, terminated, truncated, in_trial))
+        in_trial = in_trial & ~trial_end
+        obs = next_obs
+    t = {k: torch.stack([s[k] for s in steps]) for k in steps[0]}
+    valid = t["valid"]
+    vae = {
+        "prev_state": t["prev_state"] * valid[..., None],
+        "action": t["action_features"] * valid[..., None],
+        "reward": t["reward"],
+        "next_state": t["next_state"] * valid[..., None],
+        "length": valid.sum(0),
+    }
+    if task_names is not None:
+        vae["task"] = task_vectors(env.get_tasks(), task_names).to(device)
+    return Trial(t["obs"], t["latent"], t["action"], t["value"], t["reward"], t["policy_reward"], valid,
+                 t["trial_end"], t["timeout"], vae)  # fmt: skip
+
+
+def policy_reward(reward: Tensor, discounted: Tensor, trial_end: Tensor, in_trial: Tensor,
+                  return_rms: RunningMeanStd | None, gamma: float) -> Tensor:  # fmt: skip
+    """The reward the policy is trained on. With ``return_rms`` (``norm_rew_for_policy``), as the
+    repo's ``VecNormalize``: the running discounted return (reset at the trial's end) updates the
+    return statistics every step, and the reward is divided by their std and clipped to +-10.
+    ``discounted`` ``(n,)`` is updated in place."""
+    if return_rms is None:
+        return reward * in_trial
+    discounted.mul_(gamma).add_(reward)
+    discounted.masked_fill_(trial_end, 0.0)
+    if bool(in_trial.any()):
+        return_rms.update(discounted[in_trial])
+    scaled = (reward / return_rms.std()).clamp(-REWARD_CLIP, REWARD_CLIP).float()
+    return scaled * in_trial
