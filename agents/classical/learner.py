@@ -23,15 +23,19 @@ from metarl.envs.tabular_mdp import TabularMDPEnv
 
 from metarl.common.config import RunConfig
 from metarl.common.protocol import Agent, RandomAgent
+from metarl.common.state import Checkpointable
 
 
-class NoLearningTrainer:
+class NoLearningTrainer(Checkpointable):
     """The ``metarl train`` trainer of an agent with nothing to learn.
 
     One ``train_iteration`` declares the step budget spent (``env_steps = total_steps``) without
     touching an environment, so the shared loop goes straight to its checkpoint and the
     adaptation-curve evaluation. The checkpoint holds only the step count.
     """
+
+    #: The step count (the agent has no parameters).
+    state_fields = {"env_steps": "env_steps"}
 
     def __init__(self, agent: Agent, total_steps: int) -> None:
         self.agent = agent
@@ -43,14 +47,6 @@ class NoLearningTrainer:
         """Nothing to collect or update; no metrics."""
         self.env_steps = self.total_steps
         return {}
-
-    def state_dict(self) -> dict[str, Any]:
-        """The step count (the agent has no parameters)."""
-        return {"env_steps": self.env_steps}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore ``state_dict`` output."""
-        self.env_steps = int(state["env_steps"])
 
 
 def _unwrapped_env(cfg: RunConfig) -> Any:

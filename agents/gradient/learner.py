@@ -18,6 +18,7 @@ from metarl.agents.gradient.rollout import Rollout, compute_advantages
 from torch import Tensor
 
 from metarl.common.config import RunConfig
+from metarl.common.state import Checkpointable
 from metarl.common.training_env import make_training_env
 from metarl.core.tasks import Task
 
@@ -59,8 +60,20 @@ def collect(env: Any, adaptation: Adaptation, fast: FastParams, episodes: int, g
     return Rollout(**fields, old_log_std=None if log_std is None else log_std.clone())
 
 
-class GradientMetaLearner:
+class GradientMetaLearner(Checkpointable):
     """Meta-training of an ``Adaptation`` on the tasks of ``env`` (the shared ``Trainer``)."""
+
+    #: Meta-parameters (Meta-SGD rates and encoders included), optimiser, RNG streams, counters.
+    state_fields = {
+        "adaptation": "adaptation",
+        "optimizer": "optimizer",
+        "generators/learner": "generator",
+        "generators/agent": "agent.generator",
+        "inner_kl_coeffs": "inner_kl_coeffs",
+        "env_steps": "env_steps",
+        "iterations": "iterations",
+        "episode_returns": "episode_returns",
+    }
 
     def __init__(self, cfg: GradientMetaConfig, env: Any, adaptation: nn.Module, device: torch.device, seed: int,
                  name: str) -> None:  # fmt: skip
@@ -117,30 +130,6 @@ class GradientMetaLearner:
         metrics, self.inner_kl_coeffs = ppo_update(self.adaptation, self.optimizer, rollouts, self.cfg,
                                                    self.inner_kl_coeffs)  # fmt: skip
         return metrics
-
-    # ----- checkpointing ----------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Meta-parameters (Meta-SGD rates and encoders included), optimiser, RNG streams, counters."""
-        return {
-            "adaptation": self.adaptation.state_dict(),
-            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
-            "generators": {"learner": self.generator.get_state(), "agent": self.agent.generator.get_state()},
-            "inner_kl_coeffs": list(self.inner_kl_coeffs),
-            "env_steps": self.env_steps,
-            "iterations": self.iterations,
-            "episode_returns": self.episode_returns[-1000:],
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore ``state_dict`` output."""
-        self.adaptation.load_state_dict(state["adaptation"])
-        if self.optimizer is not None:
-            self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generators"]["learner"])
-        self.agent.generator.set_state(state["generators"]["agent"])
-        self.inner_kl_coeffs = list(state["inner_kl_coeffs"])
-        self.env_steps, self.iterations = state["env_steps"], state["iterations"]
-        self.episode_returns = list(state["episode_returns"])
 
 
 def make_env(run: RunConfig, cfg: GradientMetaConfig, device: torch.device) -> Any:

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from metarl.common.config import RunConfig
 from metarl.common.onpolicy import RunningMeanStd, clip_grad_and_step, gae, normalize, ppo_losses
+from metarl.common.state import Checkpointable
 from metarl.common.training_env import TrainingTasks, make_training_env
 
 
@@ -62,8 +63,22 @@ def stratified_minibatches(num_steps: int, num_envs: int, num_minibatches: int, 
     return list(order.tensor_split(min(num_minibatches, num_steps), dim=0))
 
 
-class OracleTrainer:
+class OracleTrainer(Checkpointable):
     """PPO for the oracle (or the ``none`` baseline) on a batched env; see the package docstring."""
+
+    #: Networks, optimizer, normalisation statistics, generators and counters.
+    state_fields = {
+        "agent": "agent",
+        "optimizer": "optimizer",
+        "obs_rms": "agent.obs_rms",
+        "reward_rms": "reward_scaler.rms",
+        "generators/trainer": "generator",
+        "generators/agent": "agent.generator",
+        "env_steps": "env_steps",
+        "iterations": "iterations",
+        "updates": "updates",
+        "episode_returns": "episode_returns",
+    }
 
     def __init__(self, cfg: OracleConfig, env: Any, total_steps: int, device: torch.device, seed: int) -> None:
         self.cfg, self.env, self.device, self.total_steps = cfg, env, device, total_steps
@@ -165,34 +180,6 @@ class OracleTrainer:
         metrics = self.update(self.collect())
         self.iterations += 1
         return metrics
-
-    # ----- checkpointing -----------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Networks, optimizer, normalisation statistics, generators and counters."""
-        return {
-            "agent": self.agent.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "obs_rms": self.agent.obs_rms.state_dict() if self.agent.obs_rms is not None else None,
-            "reward_rms": self.reward_scaler.rms.state_dict() if self.reward_scaler is not None else None,
-            "generators": {"trainer": self.generator.get_state(), "agent": self.agent.generator.get_state()},
-            "env_steps": self.env_steps,
-            "iterations": self.iterations,
-            "updates": self.updates,
-            "episode_returns": self.episode_returns[-1000:],
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore everything ``state_dict`` saved."""
-        self.agent.load_state_dict(state["agent"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.agent.obs_rms is not None:
-            self.agent.obs_rms.load_state_dict(state["obs_rms"])
-        if self.reward_scaler is not None:
-            self.reward_scaler.rms.load_state_dict(state["reward_rms"])
-        self.generator.set_state(state["generators"]["trainer"])
-        self.agent.generator.set_state(state["generators"]["agent"])
-        self.env_steps, self.iterations, self.updates = state["env_steps"], state["iterations"], state["updates"]
-        self.episode_returns = list(state["episode_returns"])
 
 
 def make_oracle_trainer(cfg: RunConfig, device: torch.device) -> OracleTrainer:

@@ -19,12 +19,27 @@ from torch import Tensor
 
 from metarl.common.config import RunConfig
 from metarl.common.replay import MultiTaskReplay
+from metarl.common.state import Checkpointable
 from metarl.common.training_env import make_training_env
 from metarl.core.tasks import Task
 
 
-class PEARLLearner:
+class PEARLLearner(Checkpointable):
     """PEARL's training: batched data collection on the training tasks and SAC/encoder updates."""
+
+    #: Networks, optimizers, replay buffers, RNG streams and counters.
+    state_fields = {
+        "agent": "agent",
+        "optimizers": "optimizers",
+        "replay": "replay",
+        "encoder_replay": "encoder_replay",
+        "generators/agent": "agent.generator",
+        "generators/learner": "generator",
+        "env_steps": "env_steps",
+        "updates": "updates",
+        "iterations": "iterations",
+        "episode_returns": "episode_returns",
+    }
 
     def __init__(
         self, cfg: PEARLConfig, env: Any, train_tasks: list[Task], device: torch.device, seed: int,
@@ -181,35 +196,12 @@ class PEARLLearner:
             "charts/z_variance": var.mean().item(),
         }
 
-    # ----- checkpointing ---------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Networks, optimizers, replay buffers, RNG streams and counters."""
-        return {
-            "agent": self.agent.state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
-            "replay": self.replay.state_dict(),
-            "encoder_replay": self.encoder_replay.state_dict(),
-            "generators": {"agent": self.agent.generator.get_state(), "learner": self.generator.get_state()},
-            "env_steps": self.env_steps,
-            "updates": self.updates,
-            "iterations": self.iterations,
-            "episode_returns": self.episode_returns[-1000:],
-        }
-
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore everything ``state_dict`` saved (checkpoints with separate ``qf1``/``qf2`` are
         converted to the ensemble)."""
         if "qf1.0.weight" in state["agent"]:
             state = _twin_q_as_ensemble(state)
-        self.agent.load_state_dict(state["agent"])
-        for k, o in self.optimizers.items():
-            o.load_state_dict(state["optimizers"][k])
-        self.replay.load_state_dict(state["replay"])
-        self.encoder_replay.load_state_dict(state["encoder_replay"])
-        self.agent.generator.set_state(state["generators"]["agent"])
-        self.generator.set_state(state["generators"]["learner"])
-        self.env_steps, self.updates, self.iterations = state["env_steps"], state["updates"], state["iterations"]
-        self.episode_returns = list(state["episode_returns"])
+        super().load_state_dict(state)
 
 
 def _twin_q_as_ensemble(state: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
 
 import torch
 from metarl.agents.rl2.agent import RL2Agent
@@ -25,6 +24,7 @@ from metarl.common.onpolicy import (
     trpo_step,
     value_error,
 )
+from metarl.common.state import Checkpointable
 from metarl.common.training_env import TrainingTasks, make_training_env
 from metarl.core.vector import TaskVectorEnv
 
@@ -58,8 +58,21 @@ def chunk_sequences(x: Tensor, length: int) -> Tensor:
     return padded.view(chunks, length, *x.shape[1:]).transpose(0, 1).reshape(length, chunks * N, *x.shape[2:])
 
 
-class RL2Learner:
+class RL2Learner(Checkpointable):
     """RL^2 training: one trial on each of ``num_envs`` fresh tasks per iteration, then PPO."""
+
+    #: Network (and TRPO's value network), optimizer, generators, reward statistics and counters.
+    state_fields = {
+        "agent": "agent",
+        "optimizer": "optimizer",
+        "generators/agent": "agent.generator",
+        "generators/learner": "generator",
+        "return_rms": "return_rms",
+        "value_net": "value_net",
+        "env_steps": "env_steps",
+        "iterations": "iterations",
+        "episode_returns": "episode_returns",
+    }
 
     def __init__(self, cfg: RL2Config, env: TaskVectorEnv, device: torch.device, seed: int) -> None:
         if env.max_episode_steps is None:
@@ -198,32 +211,6 @@ class RL2Learner:
         self.iterations += 1
         metrics["charts/trial_return"] = float(trial_return.mean())
         return metrics
-
-    # ----- checkpointing ---------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Network, optimizer, generators, reward statistics and counters."""
-        return {
-            "agent": self.agent.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "generators": {"agent": self.agent.generator.get_state(), "learner": self.generator.get_state()},
-            "return_rms": self.return_rms.state_dict(),
-            **({"value_net": self.value_net.state_dict()} if self.value_net is not None else {}),
-            "env_steps": self.env_steps,
-            "iterations": self.iterations,
-            "episode_returns": self.episode_returns[-1000:],
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore everything ``state_dict`` saved."""
-        self.agent.load_state_dict(state["agent"])
-        if self.value_net is not None:
-            self.value_net.load_state_dict(state["value_net"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.agent.generator.set_state(state["generators"]["agent"])
-        self.generator.set_state(state["generators"]["learner"])
-        self.return_rms.load_state_dict(state["return_rms"])
-        self.env_steps, self.iterations = state["env_steps"], state["iterations"]
-        self.episode_returns = list(state["episode_returns"])
 
 
 def make_rl2_trainer(cfg: RunConfig, device: torch.device) -> RL2Learner:
