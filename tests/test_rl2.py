@@ -11,7 +11,7 @@ from metarl.agents.rl2 import RL2Config, RL2Learner, chunk_sequences
 
 from metarl.common.checks import ConfigError
 from metarl.common.config import load_config
-from metarl.common.onpolicy import PPOConfig
+from metarl.common.ppo import PPOConfig
 from metarl.common.protocol import Transition
 from metarl.report.adaptation import load_adaptation
 from metarl.runner.evaluation import evaluate_adaptation

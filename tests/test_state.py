@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from metarl.common.onpolicy import RunningMeanStd
+from metarl.common.normalization import RunningMeanStd
 from metarl.common.state import HISTORY, Checkpointable
 
 

@@ -9,7 +9,7 @@ from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import metarl  # noqa: F401  (registers the families)
-from metarl.common.onpolicy import trial_input, trial_input_dim
+from metarl.common.trials import trial_input, trial_input_dim
 from metarl.core.tasks import tasks_equal, tasks_to_tensors
 from metarl.core.wrappers import (
     MultiTaskWrapper,

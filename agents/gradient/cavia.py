@@ -35,7 +35,7 @@ from torch import Tensor
 
 from metarl.common.checks import check
 from metarl.common.config import RunConfig
-from metarl.common.onpolicy import encode_action
+from metarl.common.distributions import encode_action
 from metarl.core.spaces import action_dim
 
 

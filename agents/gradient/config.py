@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from metarl.common.checks import check
-from metarl.common.onpolicy import TRPOConfig
+from metarl.common.trpo import TRPOConfig
 
 
 @dataclass

@@ -18,7 +18,7 @@ from torch import Tensor
 from torch.distributions import Distribution
 from torch.func import functional_call, vmap
 
-from metarl.common.onpolicy import ActionHead
+from metarl.common.distributions import ActionHead
 
 #: Per-task fast parameters: name -> tensor with a leading task dim.
 FastParams = dict[str, Tensor]

@@ -24,7 +24,8 @@ from metarl.agents.gradient.rollout import Rollout, per_task_mean
 from torch import Tensor
 from torch.distributions import Distribution, kl_divergence
 
-from metarl.common.onpolicy import PPOConfig, clip_grad_and_step, ppo_losses, trpo_step
+from metarl.common.ppo import PPOConfig, clip_grad_and_step, ppo_losses
+from metarl.common.trpo import trpo_step
 
 
 # ----- the meta-objective -------------------------------------------------------------------------

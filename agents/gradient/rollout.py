@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from metarl.common.onpolicy import discounted_returns, fit_linear_baseline, gae, linear_baseline_features, normalize
+from metarl.common.advantages import discounted_returns, gae, normalize
+from metarl.common.baselines import fit_linear_baseline, linear_baseline_features
 
 
 @dataclass

@@ -11,7 +11,7 @@ from gymnasium import spaces
 from metarl.agents.oracle.networks import ActorCritic, Condition, TaskFeatures
 from torch import Tensor
 
-from metarl.common.onpolicy import RunningMeanStd
+from metarl.common.normalization import RunningMeanStd
 from metarl.common.protocol import Transition
 from metarl.core.spaces import check_action_space
 from metarl.core.tasks import TaskBatch

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from metarl.common.checks import check
-from metarl.common.onpolicy import PPOConfig
+from metarl.common.ppo import PPOConfig
 from metarl.common.training_env import TrainingTaskSource
 
 CONDITIONINGS = ("concat", "hypernetwork", "none")

@@ -13,8 +13,10 @@ from metarl.agents.oracle.config import OracleConfig
 from metarl.agents.oracle.networks import TaskFeatures, build_network
 from torch import Tensor
 
+from metarl.common.advantages import gae, normalize
 from metarl.common.config import RunConfig
-from metarl.common.onpolicy import RunningMeanStd, clip_grad_and_step, gae, normalize, ppo_losses
+from metarl.common.normalization import RunningMeanStd
+from metarl.common.ppo import clip_grad_and_step, ppo_losses
 from metarl.common.state import Checkpointable
 from metarl.common.training_env import TrainingTasks, make_training_env
 

@@ -13,7 +13,7 @@ from metarl.agents.oracle.hypernetwork import HyperLinear, apply_generated
 from torch import Tensor
 from torch.distributions import Distribution
 
-from metarl.common.onpolicy import ActionHead
+from metarl.common.distributions import ActionHead
 from metarl.core.tasks import TaskBatch
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}

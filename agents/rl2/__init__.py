@@ -5,7 +5,7 @@ hidden state of a GRU; the "slow" learner is an ordinary policy-gradient method 
 
 - a trial is ``trial_episodes`` consecutive episodes on one task; the GRU reads, per step,
   ``trial_input(obs, previous action, previous reward, previous done flag)``
-  (``metarl.common.onpolicy``); its hidden state carries over episode boundaries and is reset to zeros
+  (``metarl.common.trials``); its hidden state carries over episode boundaries and is reset to zeros
   only when a new task begins;
 - policy and value heads read the GRU's output; the value function and the discount treat the
   whole trial as one episode (gamma runs across episode boundaries, no bootstrap at the trial's

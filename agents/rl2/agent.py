@@ -11,8 +11,8 @@ from metarl.agents.rl2.config import RL2Config
 from metarl.agents.rl2.networks import RL2Network
 from torch import Tensor
 
-from metarl.common.onpolicy import trial_input
 from metarl.common.protocol import Transition
+from metarl.common.trials import trial_input
 from metarl.core.spaces import check_action_space
 
 

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from metarl.common.checks import check
-from metarl.common.onpolicy import PPOConfig, TRPOConfig
+from metarl.common.ppo import PPOConfig
 from metarl.common.training_env import TRAINING_TASK_SOURCES, TrainingTaskSource
+from metarl.common.trpo import TRPOConfig
 
 
 @dataclass

@@ -13,19 +13,13 @@ from metarl.agents.rl2.networks import RL2Network
 from torch import Tensor
 from torch.distributions import kl_divergence
 
+from metarl.common.advantages import gae, normalize
 from metarl.common.config import RunConfig
-from metarl.common.onpolicy import (
-    RunningMeanStd,
-    clip_grad_and_step,
-    gae,
-    minibatch_indices,
-    normalize,
-    ppo_losses,
-    trpo_step,
-    value_error,
-)
+from metarl.common.normalization import RunningMeanStd
+from metarl.common.ppo import clip_grad_and_step, minibatch_indices, ppo_losses, value_error
 from metarl.common.state import Checkpointable
 from metarl.common.training_env import TrainingTasks, make_training_env
+from metarl.common.trpo import trpo_step
 from metarl.core.vector import TaskVectorEnv
 
 

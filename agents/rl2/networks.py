@@ -10,7 +10,8 @@ from metarl.agents.rl2.config import RL2Config
 from torch import Tensor
 from torch.distributions import Distribution
 
-from metarl.common.onpolicy import ActionHead, trial_input_dim
+from metarl.common.distributions import ActionHead
+from metarl.common.trials import trial_input_dim
 
 
 def tanh_mlp(inputs: int, widths: list[int]) -> tuple[nn.Sequential, int]:

@@ -13,8 +13,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 from torch import Tensor
 
-from metarl.common.onpolicy import trial_input
 from metarl.common.protocol import Transition
+from metarl.common.trials import trial_input
 from metarl.core.meta_env import MetaEnv
 from metarl.core.tasks import TaskBatch
 from metarl.core.wrappers import task_features

@@ -23,7 +23,7 @@ reference implementation (lmzintgraf/varibad: ``metalearner.py``, ``vae.py``, ``
   ``vae_batch_num_trajs`` trials from a ring buffer of the ``vae_buffer_size`` most recent trials;
 - the policy sees ``[state, latent mean, latent log-variance]``, each normalised by running
   statistics and embedded (``tanh``), with separate actor and critic MLPs (normc initialisation),
-  and is trained with PPO (``metarl.common.onpolicy``; clipped Huber value loss, advantages normalised
+  and is trained with PPO (``metarl.common.ppo``; clipped Huber value loss, advantages normalised
   over the batch) on rewards divided by the running std of the discounted trial return
   (``norm_rew_for_policy``); the encoder is trained by the VAE loss only, unless
   ``rlloss_through_encoder`` (then the PPO loss plus ``vae_loss_coeff`` times the VAE loss are
@@ -49,7 +49,7 @@ Departures from the repo, each for a reason:
   repo acts once more on the terminal observation with a done flag. The encoder and decoders
   still see the repo's done flag appended to the state (``add_done_info``, on for trials of more
   than one episode), 1 on the transition that ended an episode.
-- Discrete actions enter the encoder and decoders one-hot (``metarl.common.onpolicy.encode_action``; the
+- Discrete actions enter the encoder and decoders one-hot (``metarl.common.distributions.encode_action``; the
   repo feeds the action index as one number); Box actions are the clipped actions the env saw.
 - Tasks for training trials are drawn from the family's distribution (the repo's
   ``reset_task``); ``task_source="train_set"`` draws from the fixed training set instead.

@@ -11,7 +11,7 @@ from metarl.agents.varibad.config import VariBADConfig
 from metarl.agents.varibad.networks import BeliefEncoder, BeliefPolicy
 from torch import Tensor
 
-from metarl.common.onpolicy import encode_action
+from metarl.common.distributions import encode_action
 from metarl.common.protocol import Transition
 from metarl.core.spaces import action_dim
 

@@ -8,7 +8,8 @@ import torch
 from metarl.agents.varibad.agent import VariBADAgent
 from torch import Tensor
 
-from metarl.common.onpolicy import RunningMeanStd, encode_action
+from metarl.common.distributions import encode_action
+from metarl.common.normalization import RunningMeanStd
 from metarl.common.protocol import Transition
 from metarl.common.training_env import TrainingTasks
 from metarl.core.tasks import TaskBatch

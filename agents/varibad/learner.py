@@ -17,7 +17,7 @@ from metarl.agents.varibad.ppo import PolicyUpdate
 from torch import Tensor
 
 from metarl.common.config import RunConfig
-from metarl.common.onpolicy import RunningMeanStd
+from metarl.common.normalization import RunningMeanStd
 from metarl.common.replay import TrialBuffer
 from metarl.common.state import Checkpointable
 from metarl.common.training_env import TrainingTasks, make_training_env

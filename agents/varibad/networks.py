@@ -12,7 +12,8 @@ from metarl.agents.varibad.config import VariBADConfig
 from torch import Tensor
 from torch.distributions import Distribution
 
-from metarl.common.onpolicy import ActionHead, RunningMeanStd
+from metarl.common.distributions import ActionHead
+from metarl.common.normalization import RunningMeanStd
 
 #: At most this many cells for ``multihead_for_reward`` (one output head per cell).
 MAX_REWARD_HEADS = 4096

@@ -11,7 +11,8 @@ from metarl.agents.varibad.collection import Trial
 from metarl.agents.varibad.config import VariBADConfig
 from torch import Tensor
 
-from metarl.common.onpolicy import clip_grad_and_step, gae, minibatch_indices, normalize, ppo_losses
+from metarl.common.advantages import gae, normalize
+from metarl.common.ppo import clip_grad_and_step, minibatch_indices, ppo_losses
 
 
 class PolicyUpdate:

@@ -7,7 +7,7 @@ trains on, e.g. Stable-Baselines3 or sb3-contrib, unchanged:
 - ``TrialWrapper``: RL^2 trials. One gymnasium episode is ``trial_episodes`` episodes of the
   inner env on one task, drawn afresh for each trial; the observation adds the previous action,
   reward and an inner-episode-done flag (``trial_observation``, the single-env numpy twin of
-  ``metarl.common.onpolicy.trial_input``, so agents compute the same layout on batches), so a
+  ``metarl.common.trials.trial_input``, so agents compute the same layout on batches), so a
   recurrent policy (sb3-contrib's ``RecurrentPPO``) can learn to adapt within the trial.
 - ``MultiTaskWrapper``: a new task at every reset, drawn from the training tasks: the
   "mixture of training tasks" a non-adaptive baseline trains on.
@@ -158,7 +158,7 @@ class TrialWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     - ``reset`` draws the trial's task from ``task_distribution`` (a ``TaskSource``; the task of
       ``options["task"]`` when given) and resets the inner env on it; ``reset(seed=s)`` seeds
       both the inner env and the task stream.
-    - The observation is ``metarl.common.onpolicy.trial_input``'s layout: ``[obs (flattened),
+    - The observation is ``metarl.common.trials.trial_input``'s layout: ``[obs (flattened),
       previous action (one-hot for Discrete), previous reward, previous done]``, with zeros
       for the previous step at the start of a trial. When an inner episode ends and the trial
       goes on, the inner env is reset on the same task and the returned observation is the new
@@ -234,7 +234,7 @@ class TrialWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
 
 def trial_observation(obs: Any, action: Any, reward: float, done: bool, action_space: spaces.Space) -> np.ndarray:
-    """``metarl.common.onpolicy.trial_input`` for one env in numpy (float32): ``[obs (flattened),
+    """``metarl.common.trials.trial_input`` for one env in numpy (float32): ``[obs (flattened),
     action (one-hot for Discrete), reward, done]``. The numpy twin saves torch's per-call
     overhead on every single-env step; ``tests/test_wrappers.py`` holds the two equal."""
     if isinstance(action_space, spaces.Discrete):

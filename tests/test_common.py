@@ -5,24 +5,14 @@ import pytest
 import torch
 from gymnasium import spaces
 
+from metarl.common.advantages import discounted_returns, gae, normalize
+from metarl.common.baselines import fit_linear_baseline, linear_baseline_features
 from metarl.common.checks import FieldError
-from metarl.common.onpolicy import (  # the linear feature baseline and TRPO, for gradient-based meta-RL
-    ActionHead,
-    PPOConfig,
-    RunningMeanStd,
-    TRPOConfig,
-    conjugate_gradient,
-    discounted_returns,
-    fit_linear_baseline,
-    gae,
-    linear_baseline_features,
-    minibatch_indices,
-    normalize,
-    ppo_losses,
-    trial_input,
-    trial_input_dim,
-    trpo_step,
-)
+from metarl.common.distributions import ActionHead
+from metarl.common.normalization import RunningMeanStd
+from metarl.common.ppo import PPOConfig, minibatch_indices, ppo_losses
+from metarl.common.trials import trial_input, trial_input_dim
+from metarl.common.trpo import TRPOConfig, conjugate_gradient, trpo_step
 
 
 def reference_gae(r, v, d, last, gamma, lam):
