@@ -36,6 +36,7 @@ from torch import Tensor
 from metarl.common.checks import check
 from metarl.common.config import RunConfig
 from metarl.common.distributions import encode_action
+from metarl.common.networks import MLP
 from metarl.core.spaces import action_dim
 
 
@@ -71,9 +72,7 @@ class TransitionEncoder(nn.Module):
     def __init__(self, obs_dim: int, action_space, hidden: int, context_dim: int) -> None:
         super().__init__()
         self.action_space = action_space
-        self.features = nn.Sequential(
-            nn.Linear(2 * obs_dim + action_dim(action_space) + 1, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU()
-        )
+        self.features = MLP(2 * obs_dim + action_dim(action_space) + 1, [hidden, hidden], "relu")
         self.out = nn.Linear(hidden, context_dim)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)

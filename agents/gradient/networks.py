@@ -19,11 +19,11 @@ from torch.distributions import Distribution
 from torch.func import functional_call, vmap
 
 from metarl.common.distributions import ActionHead
+from metarl.common.networks import ACTIVATIONS
 
 #: Per-task fast parameters: name -> tensor with a leading task dim.
 FastParams = dict[str, Tensor]
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 
 class MetaPolicy(nn.Module):

@@ -14,9 +14,8 @@ from torch import Tensor
 from torch.distributions import Distribution
 
 from metarl.common.distributions import ActionHead
+from metarl.common.networks import ACTIVATIONS, MLP, linear
 from metarl.core.tasks import TaskBatch
-
-ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 #: Per-task conditioning of a network: a list of tensors with one row per task (the task features
 #: for ``concat``, the generated layer parameters for ``hypernetwork``, nothing for ``none``).
@@ -76,22 +75,6 @@ class TaskFeatures(nn.Module):
 
 
 # ----- actor-critics -------------------------------------------------------------------------------
-def orthogonal_linear(inputs: int, outputs: int, gain: float) -> nn.Linear:
-    """A linear layer with orthogonal weights of ``gain`` and zero biases (CleanRL's ``layer_init``)."""
-    layer = nn.Linear(inputs, outputs)
-    nn.init.orthogonal_(layer.weight, gain)
-    nn.init.zeros_(layer.bias)
-    return layer
-
-
-def mlp_trunk(inputs: int, hidden_sizes: list[int], activation: str) -> nn.Sequential:
-    """Hidden layers of ``hidden_sizes`` with orthogonal sqrt(2) init, each followed by ``activation``."""
-    sizes = [inputs, *hidden_sizes]
-    return nn.Sequential(
-        *(m for a, b in zip(sizes, sizes[1:]) for m in (orthogonal_linear(a, b, math.sqrt(2)), ACTIVATIONS[activation]()))
-    )
-
-
 class ActorCritic(nn.Module):
     """What the two conditionings share: the action head and the value output on top of the trunks.
 
@@ -105,7 +88,7 @@ class ActorCritic(nn.Module):
     def __init__(self, hidden: int, action_space: spaces.Space, init_log_std: float) -> None:
         super().__init__()
         self.head = ActionHead(hidden, action_space, init_log_std)  # orthogonal gain 0.01 (CleanRL)
-        self.value = orthogonal_linear(hidden, 1, 1.0)
+        self.value = linear(hidden, 1, "orthogonal", 1.0)
 
     def condition(self, features: Tensor) -> Condition:
         raise NotImplementedError
@@ -126,8 +109,8 @@ class ConcatActorCritic(ActorCritic):
                  activation: str, init_log_std: float) -> None:  # fmt: skip
         super().__init__(hidden_sizes[-1], action_space, init_log_std)
         self.task_dim = task_dim
-        self.actor = mlp_trunk(obs_dim + task_dim, hidden_sizes, activation)
-        self.critic = mlp_trunk(obs_dim + task_dim, hidden_sizes, activation)
+        self.actor = MLP(obs_dim + task_dim, hidden_sizes, activation, "orthogonal", math.sqrt(2))
+        self.critic = MLP(obs_dim + task_dim, hidden_sizes, activation, "orthogonal", math.sqrt(2))
 
     def condition(self, features: Tensor) -> Condition:
         """The features themselves (nothing when the network takes no task information)."""
@@ -150,7 +133,7 @@ class HyperActorCritic(ActorCritic):
     def __init__(self, obs_dim: int, task_dim: int, action_space: spaces.Space, hidden_sizes: list[int],
                  activation: str, init_log_std: float, hyper_hidden: int, hyper_embed_dim: int) -> None:  # fmt: skip
         super().__init__(hidden_sizes[-1], action_space, init_log_std)
-        self.embedding = nn.Sequential(nn.Linear(task_dim, hyper_hidden), nn.ReLU(), nn.Linear(hyper_hidden, hyper_embed_dim))
+        self.embedding = MLP(task_dim, [hyper_hidden], "relu", outputs=hyper_embed_dim)
         sizes = [obs_dim, *hidden_sizes]
         pairs = list(zip(sizes, sizes[1:]))
         self.actor_layers = nn.ModuleList(HyperLinear(hyper_embed_dim, a, b, math.sqrt(2)) for a, b in pairs)

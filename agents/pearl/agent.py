@@ -10,10 +10,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 from metarl.agents.pearl.config import PEARLConfig
-from metarl.agents.pearl.networks import ContextEncoder, TanhGaussianPolicy, mlp
+from metarl.agents.pearl.networks import LAYERS, ContextEncoder, TanhGaussianPolicy
 from torch import Tensor
 
 from metarl.common.ensemble import EnsembleMLP
+from metarl.common.networks import MLP
 from metarl.common.protocol import Transition
 
 
@@ -42,8 +43,9 @@ class PEARLAgent(nn.Module):
         self.policy = TanhGaussianPolicy(obs_dim, cfg.latent_dim, action_dim, cfg.hidden_size)
         q_in, v_in = obs_dim + action_dim + cfg.latent_dim, obs_dim + cfg.latent_dim
         # The twin Q-functions as one batched ensemble, initialised as two separate MLPs would be.
-        self.qf = EnsembleMLP.from_mlps([mlp(q_in, cfg.hidden_size, 1), mlp(q_in, cfg.hidden_size, 1)])
-        self.vf, self.target_vf = mlp(v_in, cfg.hidden_size, 1), mlp(v_in, cfg.hidden_size, 1)
+        hidden = [cfg.hidden_size] * LAYERS
+        self.qf = EnsembleMLP.from_mlps([MLP(q_in, hidden, outputs=1), MLP(q_in, hidden, outputs=1)])
+        self.vf, self.target_vf = MLP(v_in, hidden, outputs=1), MLP(v_in, hidden, outputs=1)
         self.target_vf.load_state_dict(self.vf.state_dict())
         self.register_buffer("action_low", torch.as_tensor(action_space.low, dtype=torch.float32))
         self.register_buffer("action_high", torch.as_tensor(action_space.high, dtype=torch.float32))

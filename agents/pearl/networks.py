@@ -1,4 +1,4 @@
-"""PEARL's networks: the MLP builder, the context encoder (with its KL to the prior) and the
+"""PEARL's networks: the context encoder (with its KL to the prior) and the
 tanh-Gaussian policy."""
 
 from __future__ import annotations
@@ -10,14 +10,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from metarl.common.networks import MLP
+
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
 
-def mlp(inputs: int, hidden: int, outputs: int, layers: int = 3) -> nn.Sequential:
-    """``layers`` hidden ReLU layers of width ``hidden``."""
-    dims = [inputs] + [hidden] * layers
-    body = [m for a, b in zip(dims, dims[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
-    return nn.Sequential(*body, nn.Linear(dims[-1], outputs))
+#: Hidden ReLU layers of PEARL's networks (oyster: three of one width).
+LAYERS = 3
 
 
 class ContextEncoder(nn.Module):
@@ -26,7 +25,7 @@ class ContextEncoder(nn.Module):
     def __init__(self, context_dim: int, hidden: int, latent_dim: int) -> None:
         super().__init__()
         self.latent_dim = latent_dim
-        self.net = mlp(context_dim, hidden, 2 * latent_dim)
+        self.net = MLP(context_dim, [hidden] * LAYERS, outputs=2 * latent_dim)
 
     def posterior(self, context: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Mean and variance ``(B, latent)`` of q(z | context ``(B, T, d)``); rows where ``mask``
@@ -53,7 +52,7 @@ class TanhGaussianPolicy(nn.Module):
 
     def __init__(self, obs_dim: int, latent_dim: int, action_dim: int, hidden: int) -> None:
         super().__init__()
-        self.net = mlp(obs_dim + latent_dim, hidden, 2 * action_dim)
+        self.net = MLP(obs_dim + latent_dim, [hidden] * LAYERS, outputs=2 * action_dim)
         self.action_dim = action_dim
 
     def forward(self, obs: Tensor, z: Tensor, deterministic: bool = False, generator: torch.Generator | None = None):

@@ -11,19 +11,8 @@ from torch import Tensor
 from torch.distributions import Distribution
 
 from metarl.common.distributions import ActionHead
+from metarl.common.networks import MLP, linear
 from metarl.common.trials import trial_input_dim
-
-
-def tanh_mlp(inputs: int, widths: list[int]) -> tuple[nn.Sequential, int]:
-    """Tanh layers of the given widths (orthogonal init, gain sqrt(2)) and their output width."""
-    layers: list[nn.Module] = []
-    for width in widths:
-        linear = nn.Linear(inputs, width)
-        nn.init.orthogonal_(linear.weight, math.sqrt(2))
-        nn.init.zeros_(linear.bias)
-        layers += [linear, nn.Tanh()]
-        inputs = width
-    return nn.Sequential(*layers), inputs
 
 
 class RL2Network(nn.Module):
@@ -42,20 +31,17 @@ class RL2Network(nn.Module):
         width = trial_input_dim(obs_space, action_space)
         self.embed: nn.Module = nn.Identity()
         if cfg.embedding_size is not None:
-            self.embed = nn.Sequential(nn.Linear(width, cfg.embedding_size), nn.ReLU())
+            self.embed = MLP(width, [cfg.embedding_size], "relu")
             width = cfg.embedding_size
         self.gru = nn.GRU(width, cfg.hidden_size)
         for name, param in self.gru.named_parameters():  # CleanRL's recurrent PPO initialisation
             nn.init.zeros_(param) if "bias" in name else nn.init.orthogonal_(param, 1.0)
         if policy:
-            self.actor, features = tanh_mlp(cfg.hidden_size, cfg.policy_layers)
-            self.head = ActionHead(features, action_space, cfg.init_log_std)
+            self.actor = MLP(cfg.hidden_size, cfg.policy_layers, "tanh", "orthogonal", math.sqrt(2))
+            self.head = ActionHead(self.actor.out_features, action_space, cfg.init_log_std)
         if value:
-            critic, features = tanh_mlp(cfg.hidden_size, cfg.policy_layers)
-            linear = nn.Linear(features, 1)
-            nn.init.orthogonal_(linear.weight, 1.0)
-            nn.init.zeros_(linear.bias)
-            self.critic = nn.Sequential(critic, linear)
+            critic = MLP(cfg.hidden_size, cfg.policy_layers, "tanh", "orthogonal", math.sqrt(2))
+            self.critic = nn.Sequential(critic, linear(critic.out_features, 1, "orthogonal", 1.0))
         self.policy, self.value = policy, value
         self.hidden_size = cfg.hidden_size
 

@@ -8,13 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import torch.nn as nn
 from gymnasium import spaces
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from metarl.common.checks import check
+from metarl.common.networks import ACTIVATIONS
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "recurrent_ppo": RecurrentPPO}
 # The action spaces each algorithm takes (SB3 asserts them only once the model is being built).
@@ -26,9 +26,6 @@ POLICIES: dict[str, str] = {"ppo": "MlpPolicy", "sac": "MlpPolicy", "recurrent_p
 #: Constructor arguments the trainer sets itself; a config cannot override them.
 MANAGED_ARGUMENTS = ("policy", "env", "seed", "device", "policy_kwargs", "verbose", "tensorboard_log", "_init_setup_model")
 #: ``policy_kwargs.activation_fn`` by name (the zoo writes e.g. ``nn.ReLU``).
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "silu": nn.SiLU,
-}  # fmt: skip
 
 
 @dataclass

@@ -13,21 +13,12 @@ from torch import Tensor
 from torch.distributions import Distribution
 
 from metarl.common.distributions import ActionHead
+from metarl.common.networks import ACTIVATIONS, MLP, activation_gain, linear, normc_
 from metarl.common.normalization import RunningMeanStd
 
 #: At most this many cells for ``multihead_for_reward`` (one output head per cell).
 MAX_REWARD_HEADS = 4096
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "leaky-relu": nn.LeakyReLU}
-_GAIN_NAMES = {"tanh": "tanh", "relu": "relu", "leaky-relu": "leaky_relu"}
-
-
-def normc_(weight: Tensor, gain: float = 1.0) -> Tensor:
-    """OpenAI baselines' normc initialisation: Gaussian rows scaled to norm ``gain``."""
-    with torch.no_grad():
-        weight.normal_(0.0, 1.0)
-        weight.mul_(gain / weight.square().sum(1, keepdim=True).sqrt())
-    return weight
 
 
 class Embedding(nn.Module):
@@ -37,22 +28,13 @@ class Embedding(nn.Module):
     def __init__(self, inputs: int, size: int, activation: nn.Module) -> None:
         super().__init__()
         self.size = size
-        self.linear = nn.Linear(inputs, size) if size > 0 else None
+        self.linear = linear(inputs, size) if size > 0 else None
         self.activation = activation
 
     def forward(self, x: Tensor) -> Tensor:
         if self.linear is None:
             return x.new_zeros(*x.shape[:-1], 0)
         return self.activation(self.linear(x))
-
-
-def relu_layers(inputs: int, widths: list[int]) -> tuple[nn.Sequential, int]:
-    """``Linear + ReLU`` per width (PyTorch's default initialisation) and the output width."""
-    layers: list[nn.Module] = []
-    for width in widths:
-        layers += [nn.Linear(inputs, width), nn.ReLU()]
-        inputs = width
-    return nn.Sequential(*layers), inputs
 
 
 class BeliefEncoder(nn.Module):
@@ -69,11 +51,13 @@ class BeliefEncoder(nn.Module):
         self.action_embed = Embedding(action_features, cfg.action_embedding_size, nn.ReLU())
         self.reward_embed = Embedding(1, cfg.reward_embedding_size, nn.ReLU())
         embedded = cfg.state_embedding_size + cfg.action_embedding_size + cfg.reward_embedding_size
-        self.before_gru, width = relu_layers(embedded, cfg.encoder_layers_before_gru)
+        self.before_gru = MLP(embedded, cfg.encoder_layers_before_gru)
+        width = self.before_gru.out_features
         self.gru = nn.GRU(width, self.hidden_size)
         for name, p in self.gru.named_parameters():
             nn.init.zeros_(p) if "bias" in name else nn.init.orthogonal_(p)
-        self.after_gru, width = relu_layers(self.hidden_size, cfg.encoder_layers_after_gru)
+        self.after_gru = MLP(self.hidden_size, cfg.encoder_layers_after_gru)
+        width = self.after_gru.out_features
         self.fc_mean = nn.Linear(width, cfg.latent_dim)
         self.fc_logvar = nn.Linear(width, cfg.latent_dim)
 
@@ -142,15 +126,8 @@ class BeliefPolicy(nn.Module):
 
     def _hidden_layers(self, inputs: int) -> nn.Sequential:
         cfg = self.cfg
-        gain = nn.init.calculate_gain(_GAIN_NAMES[cfg.policy_activation])
-        layers: list[nn.Module] = []
-        for width in cfg.policy_layers:
-            linear = nn.Linear(inputs, width)
-            normc_(linear.weight, gain) if cfg.policy_initialisation == "normc" else nn.init.orthogonal_(linear.weight, gain)
-            nn.init.zeros_(linear.bias)
-            layers += [linear, ACTIVATIONS[cfg.policy_activation]()]
-            inputs = width
-        return nn.Sequential(*layers)
+        gain = activation_gain(cfg.policy_activation)
+        return MLP(inputs, cfg.policy_layers, cfg.policy_activation, cfg.policy_initialisation, gain)
 
     def update_normalisation(self, obs: Tensor, latent: Tensor) -> None:
         """Fold a training batch ``(M, ...)`` into the input statistics (the repo's ``update_rms``)."""
@@ -205,14 +182,16 @@ class RewardDecoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         if cfg.multihead_for_reward:
-            self.body, width = relu_layers(cfg.latent_dim, cfg.reward_decoder_layers)
+            self.body = MLP(cfg.latent_dim, cfg.reward_decoder_layers)
+            width = self.body.out_features
             self.out = nn.Linear(width, heads)
             return
         self.state_embed = Embedding(state_dim, cfg.state_embedding_size, nn.ReLU())
         self.action_embed = Embedding(action_features, cfg.action_embedding_size, nn.ReLU()) if cfg.input_action else None
         inputs = cfg.latent_dim + cfg.state_embedding_size * (1 + cfg.input_prev_state)
         inputs += cfg.action_embedding_size if cfg.input_action else 0
-        self.body, width = relu_layers(inputs, cfg.reward_decoder_layers)
+        self.body = MLP(inputs, cfg.reward_decoder_layers)
+        width = self.body.out_features
         self.out = nn.Linear(width, 1)
 
     def forward(self, latent: Tensor, next_state: Tensor | None, prev_state: Tensor | None, action: Tensor | None) -> Tensor:
@@ -236,7 +215,8 @@ class StateDecoder(nn.Module):
         self.state_embed = Embedding(state_dim, cfg.state_embedding_size, nn.ReLU())
         self.action_embed = Embedding(action_features, cfg.action_embedding_size, nn.ReLU())
         inputs = cfg.latent_dim + cfg.state_embedding_size + cfg.action_embedding_size
-        self.body, width = relu_layers(inputs, cfg.state_decoder_layers)
+        self.body = MLP(inputs, cfg.state_decoder_layers)
+        width = self.body.out_features
         self.out = nn.Linear(width, state_dim * (2 if cfg.state_pred_type == "gaussian" else 1))
 
     def forward(self, latent: Tensor, prev_state: Tensor, action: Tensor) -> Tensor:
@@ -248,7 +228,8 @@ class TaskDecoder(nn.Module):
 
     def __init__(self, cfg: VariBADConfig, outputs: int) -> None:
         super().__init__()
-        self.body, width = relu_layers(cfg.latent_dim, cfg.task_decoder_layers)
+        self.body = MLP(cfg.latent_dim, cfg.task_decoder_layers)
+        width = self.body.out_features
         self.out = nn.Linear(width, outputs)
 
     def forward(self, latent: Tensor) -> Tensor:

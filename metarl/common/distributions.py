@@ -9,6 +9,7 @@ from gymnasium import spaces
 from torch import Tensor
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
+from metarl.common.networks import linear
 from metarl.core.spaces import action_dim, check_action_space
 
 
@@ -33,9 +34,7 @@ class ActionHead(nn.Module):
         check_action_space(space)
         self.space = space
         self.discrete = isinstance(space, spaces.Discrete)
-        self.linear = nn.Linear(features, action_dim(space))
-        nn.init.orthogonal_(self.linear.weight, gain)
-        nn.init.zeros_(self.linear.bias)
+        self.linear = linear(features, action_dim(space), "orthogonal", gain)
         if not self.discrete:
             self.log_std = nn.Parameter(torch.full((action_dim(space),), float(init_log_std)))
             self.register_buffer("low", torch.as_tensor(space.low, dtype=torch.float32))
