@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 import metarl
 import metarl.runner.train as training
@@ -68,3 +69,13 @@ def crash_after_first_checkpoint(monkeypatch) -> Callable[[RunConfig, Path], int
         return load_checkpoint(saved)["step"]
 
     return crash
+
+
+@pytest.fixture
+def one_thread():
+    """Train on one torch thread: small networks train several times slower with a second thread
+    on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -20,6 +20,7 @@ from torch import Tensor
 from metarl.common.config import RunConfig
 from metarl.common.state import Checkpointable
 from metarl.common.training_env import make_training_env
+from metarl.common.trials import trial_steps
 from metarl.core.tasks import Task
 
 
@@ -32,29 +33,27 @@ def collect(env: Any, adaptation: Adaptation, fast: FastParams, episodes: int, g
     policy = adaptation.policy
     n = next(iter(fast.values())).shape[0]
     params, context = adaptation.policy_inputs(fast)
-    obs, _ = env.reset(seed=int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=device)))
-    obs = obs.to(device, torch.float32)
-    active = torch.ones(env.num_envs, dtype=torch.bool, device=device)
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=device))
     time = torch.zeros(env.num_envs, dtype=torch.long, device=device)
     steps: list[dict[str, Tensor]] = []
-    while bool(active.any()):
-        out = task_outputs(policy, params, obs.view(n, episodes, -1), context)
+
+    def act(obs: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        out = task_outputs(policy, params, obs.float().view(n, episodes, -1), context)
         dist = task_distribution(policy, params, out)
         action = policy.head.sample(dist, generator)
-        env_action = policy.head.to_env_action(action).flatten(0, 1)
-        next_obs, reward, terminated, truncated, _ = env.step(env_action)
-        next_obs = next_obs.to(device, torch.float32)
-        done = (terminated | truncated).to(device) & active
-        reward = torch.where(active, reward.to(device, torch.float32), 0.0)
-        shape = lambda x: x.view(n, episodes, *x.shape[1:])  # noqa: E731
+        return policy.head.to_env_action(action).flatten(0, 1), {"actions": action, "old_out": out,
+                                                                "old_log_prob": dist.log_prob(action)}  # fmt: skip
+
+    def shape(x: Tensor) -> Tensor:
+        return x.view(n, episodes, *x.shape[1:])
+
+    for step in trial_steps(env, act, episodes=1, seed=seed, device=device):
         steps.append({
-            "obs": shape(obs), "actions": action, "env_actions": shape(env_action), "rewards": shape(reward),
-            "next_obs": shape(next_obs), "dones": shape(done), "mask": shape(active.clone()), "time": shape(time.clone()),
-            "old_out": out, "old_log_prob": dist.log_prob(action),
+            **step.extras, "obs": shape(step.obs.float()), "env_actions": shape(step.action),
+            "rewards": shape(step.reward.float()), "next_obs": shape(step.next_obs.float()), "dones": shape(step.done),
+            "mask": shape(step.valid), "time": shape(time.clone()),
         })  # fmt: skip
-        obs = torch.where(active[:, None], next_obs, obs)
-        time = time + active.long()
-        active = active & ~done
+        time = time + step.valid.long()
     fields = {k: torch.stack([s[k] for s in steps]) for k in steps[0]}
     log_std = params.get("head.log_std")
     return Rollout(**fields, old_log_std=None if log_std is None else log_std.clone())

@@ -19,6 +19,7 @@ from metarl.common.normalization import RunningMeanStd
 from metarl.common.ppo import clip_grad_and_step, ppo_losses
 from metarl.common.state import Checkpointable
 from metarl.common.training_env import TrainingTasks, make_training_env
+from metarl.common.trials import trial_steps
 
 
 @dataclass
@@ -115,36 +116,33 @@ class OracleTrainer(Checkpointable):
         env.set_tasks(self.training_tasks.draw())
         features = agent.features(env.get_tasks())
         condition = net.condition(features)
-        obs, _ = env.reset(seed=self._seed())
+        seed = self._seed()
         if self.reward_scaler is not None:
             self.reward_scaler.reset()
-        n = env.num_envs
-        running = torch.zeros(n, dtype=torch.float64, device=self.device)
         steps: dict[str, list[Tensor]] = defaultdict(list)
-        for _ in range(self.num_steps):
+
+        def act(obs: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
             x = agent.observation(obs, update=True)
             dist, value = net(x, condition)
             action = net.head.sample(dist, self.generator)
-            obs, reward, terminated, truncated, info = env.step(agent.to_env_action(action))
-            reward, terminated, truncated = (t.to(self.device) for t in (reward, terminated, truncated))
-            done = terminated | truncated
-            running += reward
-            steps["finished"].append(torch.where(done, running, torch.nan))
-            running = torch.where(done, 0.0, running)
-            scaled = self.reward_scaler(reward, done) if self.reward_scaler is not None else reward.float()
-            cut = truncated & ~terminated
+            return agent.to_env_action(action), {"obs": x, "actions": action, "log_probs": dist.log_prob(action),
+                                                 "values": value}  # fmt: skip
+
+        for step in trial_steps(env, act, steps=self.num_steps, seed=seed, device=self.device):
+            steps["finished"].append(step.episode_return)
+            scaled = self.reward_scaler(step.reward, step.done) if self.reward_scaler is not None else step.reward.float()
+            cut = step.truncated & ~step.terminated
             if bool(cut.any()):  # proper time limits: bootstrap a truncated episode from its last state
-                _, final_value = net(agent.observation(info["final_obs"]), condition)
+                _, final_value = net(agent.observation(step.final_obs), condition)
                 scaled = scaled + ppo.gamma * final_value * cut
-            for key, t in (("obs", x), ("actions", action), ("log_probs", dist.log_prob(action)), ("values", value),
-                           ("rewards", scaled), ("dones", done)):  # fmt: skip
+            for key, t in (*step.extras.items(), ("rewards", scaled), ("dones", step.done)):
                 steps[key].append(t)
-        _, last_value = net(agent.observation(obs), condition)
+        _, last_value = net(agent.observation(step.next_obs), condition)
         batch = {k: torch.stack(v) for k, v in steps.items()}
         advantages, returns = gae(batch["rewards"], batch["values"], batch["dones"], last_value, ppo.gamma, ppo.gae_lambda)
         finished = batch["finished"]
         self.episode_returns.extend(finished[~finished.isnan()].tolist())
-        self.env_steps += self.num_steps * n
+        self.env_steps += self.num_steps * env.num_envs
         return Rollout(batch["obs"], batch["actions"], batch["log_probs"], batch["values"], advantages, returns, features)
 
     # ----- update --------------------------------------------------------------------------------

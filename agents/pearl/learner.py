@@ -21,7 +21,8 @@ from metarl.common.config import RunConfig
 from metarl.common.replay import MultiTaskReplay
 from metarl.common.state import Checkpointable
 from metarl.common.training_env import make_training_env
-from metarl.core.tasks import Task
+from metarl.common.trials import trial_steps
+from metarl.core.tasks import TaskBatch
 
 
 class PEARLLearner(Checkpointable):
@@ -42,7 +43,7 @@ class PEARLLearner(Checkpointable):
     }
 
     def __init__(
-        self, cfg: PEARLConfig, env: Any, train_tasks: list[Task], device: torch.device, seed: int,
+        self, cfg: PEARLConfig, env: Any, train_tasks: TaskBatch, device: torch.device, seed: int,
         make_initial_env: Callable[[], Any],
     ) -> None:
         """``env`` has ``tasks_per_iteration * envs_per_task`` sub-envs. ``make_initial_env()``
@@ -62,7 +63,7 @@ class PEARLLearner(Checkpointable):
             "vf": torch.optim.Adam(a.vf.parameters(), lr=cfg.vf_lr, foreach=True),
             "context": torch.optim.Adam(a.encoder.parameters(), lr=cfg.context_lr, foreach=True),
         }
-        n = len(train_tasks)
+        n = train_tasks.n
         self.replay = MultiTaskReplay(n, cfg.replay_capacity, obs_dim, a.action_dim, device)
         self.encoder_replay = MultiTaskReplay(n, cfg.replay_capacity, obs_dim, a.action_dim, device)
         self.env_steps = 0
@@ -82,28 +83,26 @@ class PEARLLearner(Checkpointable):
         env_tasks = task_ids.repeat_interleave(cfg.envs_per_task)
         if len(env_tasks) != env.num_envs:
             raise ValueError(f"{len(task_ids)} tasks x {cfg.envs_per_task} envs per task != env.num_envs {env.num_envs}")
-        env.set_tasks([self.train_tasks[i] for i in env_tasks.tolist()])
-        obs, _ = env.reset(seed=int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=self.device)))
-        obs = obs.to(self.device, torch.float32)
+        env.set_tasks(self.train_tasks.select(env_tasks))
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=self.device))
         z = self._fresh_z(env_tasks, z_source)
-        running_return = torch.zeros(env.num_envs, device=self.device)
-        for _ in range(math.ceil(steps_per_task / cfg.envs_per_task)):
+
+        def act(obs: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
             with torch.no_grad():
-                action, *_ = self.agent.policy(obs, z, False, self.generator)
-            next_obs, reward, terminated, truncated, info = env.step(self.agent.to_env_action(action))
-            next_obs, reward = next_obs.to(self.device, torch.float32), reward.to(self.device, torch.float32)
-            done = (terminated | truncated).to(self.device)
-            final_obs = torch.where(done[:, None], info["final_obs"].to(self.device, torch.float32), next_obs) if "final_obs" in info else next_obs
-            transition = dict(obs=obs, action=action, reward=reward, next_obs=final_obs, terminated=terminated.to(self.device).float())
+                action, *_ = self.agent.policy(obs.float(), z, False, self.generator)
+            return self.agent.to_env_action(action), {"action": action}
+
+        steps = math.ceil(steps_per_task / cfg.envs_per_task)
+        for step in trial_steps(env, act, steps=steps, seed=seed, device=self.device):
+            transition = dict(obs=step.obs.float(), action=step.extras["action"], reward=step.reward.float(),
+                              next_obs=step.final_obs.float(), terminated=step.terminated.float())  # fmt: skip
             self.replay.add(env_tasks, **transition)
             if to_encoder:
                 self.encoder_replay.add(env_tasks, **transition)
-            running_return += reward
+            done = step.done
             if bool(done.any()):
-                self.episode_returns.extend(running_return[done].tolist())
-                running_return[done] = 0.0
+                self.episode_returns.extend(step.episode_return[done].tolist())
                 z = torch.where(done[:, None], self._fresh_z(env_tasks, z_source), z)
-            obs = next_obs
             self.env_steps += env.num_envs
 
     def _fresh_z(self, env_tasks: Tensor, z_source: str) -> Tensor:
@@ -120,7 +119,7 @@ class PEARLLearner(Checkpointable):
     def collect_iteration(self, first: bool) -> None:
         """oyster's per-iteration collection: on the first iteration ``initial_steps`` with the prior
         on every training task; then ``tasks_per_iteration`` random tasks with fresh encoder data."""
-        cfg, n, env = self.cfg, len(self.train_tasks), self.env
+        cfg, n, env = self.cfg, self.train_tasks.n, self.env
         chunk = cfg.tasks_per_iteration
         if first and cfg.initial_steps > 0:
             initial_env = self.make_initial_env()
@@ -148,7 +147,7 @@ class PEARLLearner(Checkpointable):
     def update(self) -> dict[str, float]:
         """One meta-gradient step on a meta-batch of training tasks (oyster's ``_take_step``)."""
         cfg, a = self.cfg, self.agent
-        ids = torch.randint(0, len(self.train_tasks), (cfg.meta_batch,), generator=self.generator, device=self.device)
+        ids = torch.randint(0, self.train_tasks.n, (cfg.meta_batch,), generator=self.generator, device=self.device)
         context = self._context(ids)
         batch = {k: v.flatten(0, 1) for k, v in self.replay.sample(ids, cfg.batch_size, self.generator).items()}
         obs, action, next_obs = batch["obs"], batch["action"], batch["next_obs"]
@@ -234,10 +233,10 @@ def make_pearl_trainer(cfg: RunConfig, device: torch.device) -> PEARLLearner:
     if not isinstance(env.single_action_space, gym.spaces.Box):
         raise ValueError(f"PEARL needs a continuous (Box) action space; {cfg.env.id} has {env.single_action_space}")
     check_whole_episodes(pearl, env.max_episode_steps)
-    train_tasks = env.task_set("train")
+    train_tasks = env.task_set_batch("train")
 
     def make_initial_env() -> Any:
         # The initial collection visits every training task: one batched pass, no loop over tasks.
-        return make_training_env(cfg, len(train_tasks) * pearl.envs_per_task, device)
+        return make_training_env(cfg, train_tasks.n * pearl.envs_per_task, device)
 
     return PEARLLearner(pearl, env, train_tasks, device, cfg.seed, make_initial_env)

@@ -19,6 +19,7 @@ from metarl.common.normalization import RunningMeanStd
 from metarl.common.ppo import clip_grad_and_step, minibatch_indices, ppo_losses, value_error
 from metarl.common.state import Checkpointable
 from metarl.common.training_env import TrainingTasks, make_training_env
+from metarl.common.trials import trial_steps
 from metarl.common.trpo import trpo_step
 from metarl.core.vector import TaskVectorEnv
 
@@ -73,8 +74,8 @@ class RL2Learner(Checkpointable):
             raise ValueError("RL^2 needs episodes of bounded length; the env has max_episode_steps=None")
         self.cfg, self.env, self.device = cfg, env, device
         self.trial_episodes = cfg.trial_episodes or env.family.trial_episodes
-        self.trial_steps = self.trial_episodes * env.max_episode_steps
-        self.bptt_length = min(cfg.bptt_length or self.trial_steps, self.trial_steps)
+        self.trial_length = self.trial_episodes * env.max_episode_steps  # steps per trial
+        self.bptt_length = min(cfg.bptt_length or self.trial_length, self.trial_length)
         self.agent = RL2Agent(cfg, env.single_observation_space, env.single_action_space, device, seed)
         # TRPO: the policy moves by trust-region steps; Adam fits a value network of its own.
         obs_space, action_space = env.single_observation_space, env.single_action_space
@@ -95,38 +96,37 @@ class RL2Learner(Checkpointable):
 
     @torch.no_grad()
     def collect(self) -> Rollout:
-        """One trial per sub-env on new tasks, every sub-env stepped together."""
+        """One trial per sub-env on new tasks, every sub-env stepped together (``trial_steps``)."""
         env, agent, net = self.env, self.agent, self.agent.net
-        self.env.set_tasks(self.training_tasks.draw())
-        obs, _ = env.reset(seed=self._draw(2**31 - 1))
-        n, T, L = env.num_envs, self.trial_steps, self.bptt_length
+        env.set_tasks(self.training_tasks.draw())
+        seed = self._draw(2**31 - 1)
+        n, L = env.num_envs, self.bptt_length
         state = agent.begin_task(n)
-        in_trial = torch.ones(n, dtype=torch.bool, device=self.device)
-        episodes = torch.zeros(n, dtype=torch.int64, device=self.device)
-        steps: list[tuple[Tensor, ...]] = []
-        hidden, values = [], []
-        for t in range(T):
-            if t % L == 0:
+        hidden, values, steps = [], [], []
+
+        def act(obs: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+            nonlocal state
+            if len(steps) % L == 0:
                 hidden.append(state.hidden)
             x = agent.inputs(obs, state)
             dist, value, pending = net(x[None], state.hidden)
             state = replace(state, pending=pending)
             action = net.head.sample(dist, self.generator)
-            log_prob = dist.log_prob(action)[0]
-            env_action = net.head.to_env_action(action[0])
-            obs, reward, terminated, truncated, _ = env.step(env_action)
-            reward, done = reward.to(self.device, torch.float32), (terminated | truncated).to(self.device)
-            episodes += (done & in_trial).long()
-            trial_end = in_trial & (episodes == self.trial_episodes)
-            steps.append((x, action[0], log_prob, reward * in_trial, in_trial, trial_end))
             if value is not None:
                 values.append(value[0])
-            state = state.advance(env_action, reward, done, in_trial)
-            in_trial = in_trial & ~trial_end
-        self.env_steps += n * T
-        inputs, actions, log_probs, rewards, mask, ends = (torch.stack(k) for k in zip(*steps))
+            return net.head.to_env_action(action[0]), {"input": x, "action": action[0], "log_prob": dist.log_prob(action)[0]}
+
+        for step in trial_steps(env, act, episodes=self.trial_episodes, seed=seed, device=self.device):
+            steps.append(step)
+            state = state.advance(step.action, step.reward.float(), step.done, step.valid)
+        self.env_steps += n * len(steps)
+        stacked = {k: torch.stack([s.extras[k] for s in steps]) for k in steps[0].extras}
+        mask, ends, finished = (torch.stack([getattr(s, k) for s in steps]) for k in ("valid", "trial_end", "episode_return"))
+        rewards = torch.stack([s.reward.float() for s in steps])
+        self.episode_returns.extend(finished[finished.isfinite()].tolist())
         value_steps = torch.stack(values) if values else None
-        return Rollout(inputs, actions, log_probs, value_steps, rewards, mask, ends, torch.stack(hidden))
+        return Rollout(stacked["input"], stacked["action"], stacked["log_prob"], value_steps, rewards, mask, ends,
+                       torch.stack(hidden))  # fmt: skip
 
     def scaled_rewards(self, rollout: Rollout) -> Tensor:
         """Rewards for the advantages: divided by the running std of the discounted trial return
@@ -201,7 +201,6 @@ class RL2Learner(Checkpointable):
         rollout = self.collect()
         metrics = self.trpo_update(rollout) if self.value_net is not None else self.update(rollout)
         trial_return = rollout.rewards.sum(0)
-        self.episode_returns.append(float(trial_return.mean()) / self.trial_episodes)
         self.iterations += 1
         metrics["charts/trial_return"] = float(trial_return.mean())
         return metrics

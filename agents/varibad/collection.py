@@ -12,6 +12,7 @@ from metarl.common.distributions import encode_action
 from metarl.common.normalization import RunningMeanStd
 from metarl.common.protocol import Transition
 from metarl.common.training_env import TrainingTasks
+from metarl.common.trials import trial_steps
 from metarl.core.tasks import TaskBatch
 from metarl.core.vector import TaskVectorEnv
 
@@ -29,6 +30,7 @@ class Trial:
     ``trial_end`` (the trial's last step), ``timeout`` (an episode ended by its time limit).
     VAE side: ``vae`` holds ``prev_state``, ``action`` (features), ``reward``, ``next_state``
     (``(T, N, ...)``), ``length`` ``(N,)`` and, when decoding the task, ``task`` ``(N, task_dim)``.
+    ``episode_return``: the return of each episode where it ended (NaN elsewhere).
     """
 
     obs: Tensor
@@ -41,6 +43,7 @@ class Trial:
     trial_end: Tensor
     timeout: Tensor
     vae: dict[str, Tensor]
+    episode_return: Tensor
 
 
 def task_vectors(tasks: TaskBatch, names: list[str]) -> Tensor:
@@ -60,34 +63,28 @@ def collect_trial(env: TaskVectorEnv, agent: VariBADAgent, tasks: TrainingTasks,
     """
     device, policy = agent.device, agent.policy
     env.set_tasks(tasks.draw())
-    obs, _ = env.reset(seed=int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=device)))
-    n = env.num_envs
-    state = agent.begin_task(n)
-    in_trial = torch.ones(n, dtype=torch.bool, device=device)
-    episodes = torch.zeros(n, dtype=torch.int64, device=device)
-    discounted = torch.zeros(n, dtype=torch.float64, device=device)  # VecNormalize's running return
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=device))
+    state = agent.begin_task(env.num_envs)
+    discounted = torch.zeros(env.num_envs, dtype=torch.float64, device=device)  # VecNormalize's running return
     steps: list[dict[str, Tensor]] = []
-    for _ in range(trial_episodes * env.max_episode_steps):
-        obs = obs.to(device)
+
+    def act(obs: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         dist, value = policy(obs, state.latent)
         action = policy.head.sample(dist, generator)
-        env_action = policy.head.to_env_action(action)
-        next_obs, reward, terminated, truncated, info = env.step(env_action)
-        reward, terminated, truncated = (x.to(device) for x in (reward.float(), terminated, truncated))
-        done = terminated | truncated
-        final_obs = torch.where(done[:, None], info["final_obs"].to(device), next_obs.to(device))
-        episodes += (done & in_trial).long()
-        trial_end = in_trial & (episodes == trial_episodes)
+        return policy.head.to_env_action(action), {"latent": state.latent, "action": action, "value": value}
+
+    for step in trial_steps(env, act, episodes=trial_episodes, seed=seed, device=device):
+        obs, valid, done, reward = step.obs, step.valid, step.done, step.reward.float()
         steps.append({
-            "obs": obs, "latent": state.latent, "action": action, "value": value, "reward": reward * in_trial,
-            "policy_reward": policy_reward(reward, discounted, trial_end, in_trial, return_rms, gamma),
-            "valid": in_trial, "trial_end": trial_end, "timeout": truncated & in_trial,
+            **step.extras, "obs": obs, "reward": reward, "valid": valid, "trial_end": step.trial_end,
+            "policy_reward": policy_reward(reward, discounted, step.trial_end, valid, return_rms, gamma),
+            "timeout": step.truncated, "episode_return": step.episode_return,
             "prev_state": agent.state_features(obs, torch.zeros_like(done)),
-            "action_features": encode_action(env_action, agent.action_space), "next_state": agent.state_features(final_obs, done),
+            "action_features": encode_action(step.action, agent.action_space),
+            "next_state": agent.state_features(step.final_obs, done),
         })  # fmt: skip
-        state = agent.observe(state, Transition(obs, env_action, reward, final_obs, terminated, truncated, in_trial))
-        in_trial = in_trial & ~trial_end
-        obs = next_obs
+        state = agent.observe(state, Transition(obs, step.action, reward, step.final_obs, step.terminated,
+                                                step.truncated, valid))  # fmt: skip
     t = {k: torch.stack([s[k] for s in steps]) for k in steps[0]}
     valid = t["valid"]
     vae = {
@@ -100,7 +97,7 @@ def collect_trial(env: TaskVectorEnv, agent: VariBADAgent, tasks: TrainingTasks,
     if task_names is not None:
         vae["task"] = task_vectors(env.get_tasks(), task_names).to(device)
     return Trial(t["obs"], t["latent"], t["action"], t["value"], t["reward"], t["policy_reward"], valid,
-                 t["trial_end"], t["timeout"], vae)  # fmt: skip
+                 t["trial_end"], t["timeout"], vae, t["episode_return"])  # fmt: skip
 
 
 def policy_reward(reward: Tensor, discounted: Tensor, trial_end: Tensor, in_trial: Tensor,

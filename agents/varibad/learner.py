@@ -130,7 +130,8 @@ class VariBADLearner(Checkpointable):
                 metrics.update(self.update_vae())
         self.iterations += 1
         trial_return = torch.stack([tr.reward.sum(0) for tr in trials])
-        self.episode_returns.append(float(trial_return.mean()) / self.trial_episodes)
+        for tr in trials:
+            self.episode_returns.extend(tr.episode_return[tr.episode_return.isfinite()].tolist())
         metrics["charts/trial_return"] = float(trial_return.mean())
         latent = trials[-1].latent[trials[-1].valid]
         metrics["encoder/latent_mean"] = float(latent[:, : cfg.latent_dim].mean())

@@ -171,6 +171,8 @@ class Trainer(Protocol):
 
     agent: Agent
     env_steps: int
+    #: Returns of completed training episodes, appended as they end (``TrialStep.episode_return``);
+    #: the loop logs the new ones as ``charts/episodic_return`` and keeps the last ``state.HISTORY``.
     episode_returns: list[float]
 
     def train_iteration(self) -> dict[str, float]:

@@ -23,6 +23,7 @@ from gymnasium.envs.registration import load_env_creator
 from gymnasium.vector import AutoresetMode
 
 from metarl.common.protocol import Agent, AgentState, TaskAware, Transition, agent_name
+from metarl.common.trials import trial_steps
 from metarl.core.tasks import stack_task_list, unstack_tasks
 from metarl.core.vector import TaskVectorEnv
 from metarl.report.results import AdaptationResult
@@ -79,25 +80,24 @@ def run_adaptation(
     if isinstance(agent, TaskAware):
         agent.set_tasks(env.get_tasks())
     state = agent.begin_task(n)
-    for k in range(episodes):
-        obs, _ = env.reset(seed=seed if k == 0 else None)
-        active = torch.ones(n, dtype=torch.bool, device=env.device)
-        while bool(active.any()):
-            actions, state = agent.act(obs, state, deterministic)
-            if not isinstance(actions, torch.Tensor) or actions.shape[:1] != (n,):
-                shape = tuple(actions.shape) if isinstance(actions, torch.Tensor) else type(actions).__name__
-                raise ValueError(f"{agent_name(agent)}.act must return a tensor of {n} actions, got {shape}")
-            next_obs, reward, terminated, truncated, _ = env.step(actions)
-            rows = active.view(n, *([1] * (obs.ndim - 1)))
-            next_obs = torch.where(rows, next_obs, obs)
-            reward = torch.where(active, reward, torch.zeros_like(reward))
-            terminated, truncated = terminated & active, truncated & active
-            state = agent.observe(state, Transition(obs, actions, reward, next_obs, terminated, truncated, active))
-            returns[:, k] += reward
-            lengths[:, k] += active.long()
-            obs = next_obs
-            active = active & ~(terminated | truncated)
-        state = agent.end_episode(state)
+
+    def act(obs: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        nonlocal state
+        actions, state = agent.act(obs, state, deterministic)
+        if not isinstance(actions, torch.Tensor) or actions.shape[:1] != (n,):
+            shape = tuple(actions.shape) if isinstance(actions, torch.Tensor) else type(actions).__name__
+            raise ValueError(f"{agent_name(agent)}.act must return a tensor of {n} actions, got {shape}")
+        return actions, {}
+
+    k = 0
+    for step in trial_steps(env, act, episodes=episodes, seed=seed):
+        state = agent.observe(state, Transition(step.obs, step.action, step.reward, step.next_obs, step.terminated,
+                                                step.truncated, step.valid))  # fmt: skip
+        returns[:, k] += step.reward
+        lengths[:, k] += step.valid.long()
+        if step.episode_end:
+            state = agent.end_episode(state)
+            k += 1
     return AdaptationRollout(returns, lengths, state)
 
 

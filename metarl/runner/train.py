@@ -23,6 +23,7 @@ import torch
 from metarl.common.agent_registry import trainer_factory
 from metarl.common.config import RunConfig
 from metarl.common.protocol import Trainer
+from metarl.common.state import HISTORY
 from metarl.core.vector import resolve_device
 from metarl.report.adaptation import SummaryWriterLike, write_adaptation
 from metarl.report.results import EVAL_DIR, AdaptationResult
@@ -219,6 +220,7 @@ def _train(
             metrics = trainer.train_iteration()
             step = trainer.env_steps
             new_returns = trainer.episode_returns[seen:]
+            del trainer.episode_returns[:-HISTORY]  # read: memory stays bounded however many episodes end
             seen = len(trainer.episode_returns)
             last = step >= cfg.train.total_steps or time.perf_counter() >= deadline
             logged, evaluated = log_due.due(step), eval_due.due(step) or last

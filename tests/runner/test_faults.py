@@ -23,7 +23,7 @@ from metarl.common.config import load_config
 from metarl.report.adaptation import load_adaptation
 from metarl.runner.runs import checkpoint_paths, checkpoint_step
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RL2 = ROOT / "configs" / "rl2" / "demo.yaml"  # absolute: some tests change directory
 # 40 env steps per iteration; periods that do not divide each other, so resuming with relative
 # schedules would shift them.

@@ -18,7 +18,7 @@ from metarl.report.curves import learning_curve
 from metarl.runner.runs import checkpoint_paths, load_checkpoint, make_run_dir
 from metarl.runner.train import train
 
-DEMO = Path(__file__).resolve().parents[1] / "configs" / "rl2" / "demo.yaml"
+DEMO = Path(__file__).resolve().parents[2] / "configs" / "rl2" / "demo.yaml"
 TINY = ["rl2.num_envs=4", "rl2.hidden_size=8", "rl2.ppo.epochs=1", "train.total_steps=1000000", "eval.episodes=2"]
 
 

@@ -18,19 +18,9 @@ from metarl.runner.evaluation import evaluate_adaptation
 from metarl.runner.runs import make_run_dir
 from metarl.runner.train import train
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "configs" / "rl2" / "demo.yaml"
 TINY = ["rl2.num_envs=8", "rl2.hidden_size=16", "rl2.ppo.epochs=2", "rl2.ppo.num_minibatches=2", "train.log_every=50"]
-
-
-@pytest.fixture
-def one_thread():
-    """Train on one torch thread: with small GRU batches a second thread slows training down
-    several-fold on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def small_learner(env_id: str, num_envs: int = 6, seed: int = 0, **cfg_fields) -> RL2Learner:
@@ -63,7 +53,7 @@ def test_the_adaptation_interface_sees_exactly_the_training_inputs(env_id):
     learner.env.reset = lambda **kw: first_obs.append(reset(**kw)[0]) or (first_obs[-1], {})
     steps = record_steps(learner.env)
     rollout = learner.collect()
-    agent, T = learner.agent, learner.trial_steps
+    agent, T = learner.agent, learner.trial_length
     assert len(steps) == T == learner.trial_episodes * learner.env.max_episode_steps and bool(rollout.mask.all())
 
     state, obs = agent.begin_task(learner.env.num_envs), first_obs[0]
@@ -171,29 +161,6 @@ def test_config_errors_name_the_key(override, fragments, config_error):
     message = config_error(DEMO, override)
     for fragment in fragments:
         assert fragment in message
-
-
-def test_metarl_train_rejects_a_bad_rl2_config_before_any_work(train_cli_refusal):
-    stderr = train_cli_refusal(DEMO, "rl2.ppo.clip=0")
-    assert "rl2.ppo.clip=0" in stderr and "> 0" in stderr
-
-
-def test_resume_after_interruption_continues_identically(tmp_path, crash_after_first_checkpoint, one_thread):
-    """Kill training right after a checkpoint, resume: the finished run equals an uninterrupted one."""
-    overrides = [*TINY, "train.total_steps=1600", "train.checkpoint_every=700", "rl2.normalize_rewards=true"]
-    cfg = load_config(DEMO, overrides)
-    full = train(cfg, make_run_dir(cfg, tmp_path / "full"))
-
-    run = make_run_dir(cfg, tmp_path / "crashed")
-    assert 700 <= crash_after_first_checkpoint(cfg, run) < 1600
-
-    resumed = train(cfg, run, resume=True)
-    assert (resumed.env_steps, resumed.iterations) == (full.env_steps, full.iterations)
-    assert resumed.episode_returns == full.episode_returns
-    for (name, p), q in zip(resumed.agent.state_dict().items(), full.agent.state_dict().values()):
-        assert torch.equal(p, q), f"{name} differs after resume"
-    torch.testing.assert_close(resumed.return_rms.var, full.return_rms.var, rtol=0, atol=0)
-    np.testing.assert_array_equal(load_adaptation(run).returns, load_adaptation(tmp_path / "full").returns)
 
 
 def mean_trial_return(agent, seeds: range) -> float:

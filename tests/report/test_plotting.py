@@ -23,7 +23,7 @@ from metarl.report.results import AdaptationResult
 from metarl.runner.evaluation import _family, evaluate_adaptation
 from metarl.runner.train import make_trainer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REFERENCES = {"random": -20.0, "optimum": -4.0}
 TINY = ["hidden_sizes=[8]", "meta_batch=2", "inner_episodes=2"]  # a small MAML or CAVIA
 

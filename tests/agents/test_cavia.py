@@ -13,7 +13,7 @@ from metarl.runner.evaluation import evaluate_adaptation
 from metarl.runner.runs import make_run_dir
 from metarl.runner.train import make_trainer, train
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "configs" / "cavia" / "demo.yaml"
 TINY = ["cavia.hidden_sizes=[8]", "cavia.meta_batch=2", "cavia.inner_episodes=2", "eval.episodes=4"]
 

@@ -35,7 +35,7 @@ from metarl.runner.runs import (
 )
 from metarl.runner.train import make_trainer, train
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
 CPU = torch.device("cpu")
 #: Leaves planted per agent besides the top-level keys and the strings (a checkpoint holds

@@ -12,7 +12,7 @@ from metarl.report.adaptation import load_adaptation
 from metarl.runner.runs import checkpoint_paths, load_checkpoint, make_run_dir
 from metarl.runner.train import make_trainer, train
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "configs" / "maml" / "demo.yaml"
 # 2 tasks x 2 episodes x 100 steps x 2 (before/after) = 800 steps per meta-batch.
 TINY = ["maml.hidden_sizes=[8]", "maml.meta_batch=2", "maml.inner_episodes=2", "train.log_every=800", "eval.episodes=4"]
@@ -47,10 +47,6 @@ def test_config_errors_name_the_key(override, fragments, config_error):
     message = config_error(DEMO, override)
     for fragment in fragments:
         assert fragment in message
-
-
-def test_cli_rejects_a_bad_config_before_any_work(train_cli_refusal):
-    assert "maml.outer" in train_cli_refusal(DEMO, "maml.outer=sgd")
 
 
 def test_maml_adapts_on_navigation2d(tmp_path):
@@ -92,7 +88,7 @@ def test_meta_sgd_learns_its_rates_and_checkpoints_them(tmp_path):
         assert torch.equal(restored, learned)
 
 
-@pytest.mark.parametrize("outer", ["trpo", "promp"])
+@pytest.mark.parametrize("outer", ["promp"])  # trpo, the demo's: tests/test_agent_contracts.py
 def test_resume_after_interruption_continues_with_nothing_lost(tmp_path, crash_after_first_checkpoint, outer):
     cfg = load_config(DEMO, [*TINY, f"maml.outer={outer}", "train.total_steps=4000", "train.checkpoint_every=1600"])
     full = train(cfg, make_run_dir(cfg, tmp_path / "full"))

@@ -1,4 +1,4 @@
-"""The adaptation interface, the one evaluation rollout and its files (plots: tests/test_plotting.py)."""
+"""The adaptation interface, the one evaluation rollout and its files (plots: tests/report/test_plotting.py)."""
 
 import csv
 import json

@@ -22,7 +22,7 @@ from metarl.runner.evaluation import evaluate_adaptation
 from metarl.runner.runs import checkpoint_paths, make_run_dir
 from metarl.runner.train import train
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs" / "oracle"
 NAV = CONFIGS / "navigation2d.yaml"
 TINY = ["device=cpu", "oracle.num_envs=8", "oracle.num_steps=50", "oracle.hidden_sizes=[16, 16]", "oracle.hyper_hidden=8",
@@ -57,10 +57,6 @@ def test_config_errors_name_the_key_and_what_is_allowed(override, fragments, con
     message = config_error(NAV, override)
     for fragment in fragments:
         assert fragment in message
-
-
-def test_a_bad_config_stops_the_cli_before_any_work(train_cli_refusal):
-    assert "oracle.conditioning" in train_cli_refusal(NAV, "oracle.conditioning=film")
 
 
 # ----- task features -------------------------------------------------------------------------------
@@ -168,7 +164,7 @@ def test_evaluation_gives_the_oracle_the_true_tasks(conditioning):
 
 
 # ----- checkpoints ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("conditioning", ["concat", "hypernetwork"])
+@pytest.mark.parametrize("conditioning", ["hypernetwork"])  # concat, the config's: tests/test_agent_contracts.py
 def test_resume_after_interruption_continues_identically(conditioning, tmp_path, crash_after_first_checkpoint):
     """Kill training right after a checkpoint, resume: the finished run equals an uninterrupted one."""
     cfg = load_config(NAV, [*TINY, f"oracle.conditioning={conditioning}", "train.total_steps=2000", "train.checkpoint_every=800"])

@@ -31,7 +31,7 @@ from metarl.report.adaptation import load_adaptation
 from metarl.runner.evaluation import run_adaptation
 from metarl.runner.train import make_trainer
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "classical"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "classical"
 BERNOULLI, GAUSSIAN, MDP = "metarl/BernoulliBandit-v0", "metarl/GaussianBandit-v0", "metarl/TabularMDP-v0"
 
 

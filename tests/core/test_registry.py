@@ -15,7 +15,7 @@ from metarl import MetaEnv, register_family, registered_families, unregister_fam
 from metarl.cli import main
 from metarl.core.registry import generic_vector_entry
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def readme_example() -> str:

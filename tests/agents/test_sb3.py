@@ -23,7 +23,7 @@ from metarl.runner.evaluation import evaluate_adaptation
 from metarl.runner.runs import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from metarl.runner.train import make_trainer, seed_everything
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs" / "sb3"
 BANDIT = CONFIGS / "bernoulli_bandit_recurrent_ppo_rl2.yaml"
 POINT_PPO = CONFIGS / "point_robot_ppo_oracle.yaml"
