@@ -212,6 +212,16 @@ def _name(obj: Any) -> str:
     return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
+#: Where env layers lived before metarl's layered layout: checkpoints that name them still load.
+_MOVED = {"metarl.wrappers.": "metarl.core.wrappers."}
+
+
+def _current(type_name: str) -> str:
+    """The present name of a layer type a checkpoint recorded."""
+    old = next((o for o in _MOVED if type_name.startswith(o)), None)
+    return type_name if old is None else _MOVED[old] + type_name[len(old) :]
+
+
 def env_state(env: gym.Env) -> list[dict[str, Any]]:
     """One training env in the middle of its episode: the state of each layer, outermost first."""
     return [{"type": _name(layer), **_layer(layer)[0](layer)} for layer in _layers(env)]
@@ -225,7 +235,7 @@ def load_env_state(env: gym.Env, state: Any) -> None:
     saves = [_layer(layer)[0](layer) for layer in layers]  # the layout this env has now, to check against
     for layer, saved, now in zip(layers, state, saves):
         keys(saved, {"type", *now}, f"env layer {_name(layer)}")
-        if saved["type"] != _name(layer):
+        if _current(saved["type"]) != _name(layer):
             raise ValueError(f"the checkpoint's env layer is {saved['type']!r}; this run's is {_name(layer)!r}")
     for layer, saved in zip(layers, state):
         _layer(layer)[1](layer, saved)

@@ -287,3 +287,26 @@ def test_the_readme_example_runs(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "return per pull" in out.stdout
+
+
+def test_an_env_state_saved_before_the_layered_layout_still_loads():
+    """Checkpoints written before metarl's wrappers moved to metarl.core name them by their old
+    module; they load into today's env, and a layer that really differs is still refused."""
+    sb = SB3Config(task_info=True)
+    first = make_training_env("metarl/PointRobot-v0", {}, sb)
+    first.reset(seed=1)
+    state = env_state(first)
+    moved = [{**layer, "type": layer["type"].replace("metarl.core.wrappers.", "metarl.wrappers.")} for layer in state]
+    assert moved != state  # the oracle's task wrapper is one of the layers
+    for _ in range(3):
+        first.step(first.action_space.sample())
+    state = env_state(first)
+    moved = [{**layer, "type": layer["type"].replace("metarl.core.wrappers.", "metarl.wrappers.")} for layer in state]
+    second = make_training_env("metarl/PointRobot-v0", {}, sb)
+    second.reset(seed=2)
+    load_env_state(second, moved)
+    action = first.action_space.sample()
+    np.testing.assert_array_equal(first.step(action)[0], second.step(action)[0])
+    other = [{**layer, "type": "metarl.wrappers.SomethingElse"} if i == 0 else layer for i, layer in enumerate(state)]
+    with pytest.raises(ValueError, match="SomethingElse"):
+        load_env_state(make_training_env("metarl/PointRobot-v0", {}, sb), other)
