@@ -43,7 +43,7 @@ class Measurement:
 
 def fill_replay(trainer, rows: int = FILL) -> None:
     """Put ``rows`` random transitions per training task into both of the trainer's buffers."""
-    n, device = len(trainer.train_tasks), trainer.device
+    n, device = trainer.train_tasks.n, trainer.device
     agent = trainer.agent
     generator = torch.Generator(device).manual_seed(0)
     ids = torch.arange(n, device=device).repeat(rows)

@@ -48,7 +48,7 @@ class PEARLLearner(Checkpointable):
     ) -> None:
         """``env`` has ``tasks_per_iteration * envs_per_task`` sub-envs. ``make_initial_env()``
         makes the env of the first iteration's ``initial_steps`` on every training task, with
-        ``len(train_tasks) * envs_per_task`` sub-envs; it is called only then (not on resume)."""
+        ``train_tasks.n * envs_per_task`` sub-envs; it is called only then (not on resume)."""
         self.cfg, self.env, self.device = cfg, env, device
         self.make_initial_env = make_initial_env
         self.train_tasks = train_tasks

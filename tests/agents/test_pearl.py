@@ -52,7 +52,7 @@ def test_config_errors_name_the_key_before_any_work(override, fragments, config_
 
 def test_initial_collection_fills_every_training_task_in_one_batched_pass():
     learner = make_trainer(load_config(POINT, TINY), torch.device("cpu"))
-    cfg, n = learner.cfg, len(learner.train_tasks)
+    cfg, n = learner.cfg, learner.train_tasks.n
     made, make = [], learner.make_initial_env
 
     def recorded_initial_env():
