@@ -15,7 +15,7 @@ from torch import Tensor
 
 from metarl.common.advantages import gae, normalize
 from metarl.common.config import RunConfig
-from metarl.common.normalization import RunningMeanStd
+from metarl.common.normalization import RewardNormalizer
 from metarl.common.ppo import clip_grad_and_step, ppo_losses
 from metarl.common.state import Checkpointable
 from metarl.common.training_env import TrainingTasks, make_training_env
@@ -34,26 +34,6 @@ class Rollout:
     advantages: Tensor
     returns: Tensor
     features: Tensor
-
-
-class RewardScaler:
-    """Rewards divided by the running standard deviation of the discounted return, then clipped
-    (gymnasium's ``NormalizeReward`` as CleanRL uses it: the return restarts after each episode)."""
-
-    def __init__(self, num_envs: int, gamma: float, clip: float, device: torch.device) -> None:
-        self.gamma, self.clip = gamma, clip
-        self.rms = RunningMeanStd((), device)
-        self.discounted = torch.zeros(num_envs, dtype=torch.float64, device=device)
-
-    def reset(self) -> None:
-        """Fresh episodes in every sub-env."""
-        self.discounted.zero_()
-
-    def __call__(self, reward: Tensor, done: Tensor) -> Tensor:
-        self.discounted = self.discounted * self.gamma + reward
-        self.rms.update(self.discounted)
-        self.discounted = torch.where(done, 0.0, self.discounted)
-        return (reward / self.rms.std()).clamp(-self.clip, self.clip).float()
 
 
 def stratified_minibatches(num_steps: int, num_envs: int, num_minibatches: int, generator: torch.Generator,
@@ -97,7 +77,7 @@ class OracleTrainer(Checkpointable):
             PolicyAgent(*common) if cfg.conditioning == "none" else OracleAgent(*common, conditioning=cfg.conditioning)
         )
         self.optimizer = torch.optim.Adam(self.agent.net.parameters(), lr=cfg.ppo.lr, eps=cfg.adam_eps)
-        self.reward_scaler = RewardScaler(env.num_envs, cfg.ppo.gamma, cfg.clip_reward, device) if cfg.normalize_reward else None
+        self.reward_scaler = RewardNormalizer(env.num_envs, cfg.ppo.gamma, cfg.clip_reward, "episode", device) if cfg.normalize_reward else None
         self.generator = torch.Generator(device).manual_seed(seed + 1)
         self.training_tasks = TrainingTasks(env, cfg.task_source, self.generator)
         self.env_steps = 0
@@ -118,7 +98,7 @@ class OracleTrainer(Checkpointable):
         condition = net.condition(features)
         seed = self._seed()
         if self.reward_scaler is not None:
-            self.reward_scaler.reset()
+            self.reward_scaler.restart()
         steps: dict[str, list[Tensor]] = defaultdict(list)
 
         def act(obs: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -130,7 +110,7 @@ class OracleTrainer(Checkpointable):
 
         for step in trial_steps(env, act, steps=self.num_steps, seed=seed, device=self.device):
             steps["finished"].append(step.episode_return)
-            scaled = self.reward_scaler(step.reward, step.done) if self.reward_scaler is not None else step.reward.float()
+            scaled = self.reward_scaler.step(step.reward, step.done) if self.reward_scaler is not None else step.reward.float()
             cut = step.truncated & ~step.terminated
             if bool(cut.any()):  # proper time limits: bootstrap a truncated episode from its last state
                 _, final_value = net(agent.observation(step.final_obs), condition)

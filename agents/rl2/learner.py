@@ -15,7 +15,7 @@ from torch.distributions import kl_divergence
 
 from metarl.common.advantages import gae, normalize
 from metarl.common.config import RunConfig
-from metarl.common.normalization import RunningMeanStd
+from metarl.common.normalization import RewardNormalizer
 from metarl.common.ppo import clip_grad_and_step, minibatch_indices, ppo_losses, value_error
 from metarl.common.state import Checkpointable
 from metarl.common.training_env import TrainingTasks, make_training_env
@@ -62,7 +62,7 @@ class RL2Learner(Checkpointable):
         "optimizer": "optimizer",
         "generators/agent": "agent.generator",
         "generators/learner": "generator",
-        "return_rms": "return_rms",
+        "return_rms": "rewards.rms",
         "value_net": "value_net",
         "env_steps": "env_steps",
         "iterations": "iterations",
@@ -85,7 +85,8 @@ class RL2Learner(Checkpointable):
         self.optimizer = torch.optim.Adam(trained.parameters(), lr=cfg.ppo.lr, eps=1e-5)
         self.generator = torch.Generator(device).manual_seed(seed + 1)  # tasks, env seeds, actions, minibatches
         self.training_tasks = TrainingTasks(env, cfg.task_source, self.generator)
-        self.return_rms = RunningMeanStd(device=device)
+        # The slow learner's reward scaling (normalize_rewards): each trial is one episode.
+        self.rewards = RewardNormalizer(env.num_envs, cfg.ppo.gamma, None, "trial", device)
         self.env_steps = 0
         self.iterations = 0
         # One value per iteration: the mean return of the episodes of its trials.
@@ -131,15 +132,7 @@ class RL2Learner(Checkpointable):
     def scaled_rewards(self, rollout: Rollout) -> Tensor:
         """Rewards for the advantages: divided by the running std of the discounted trial return
         when ``normalize_rewards`` (the network's inputs always keep the raw rewards)."""
-        if not self.cfg.normalize_rewards:
-            return rollout.rewards
-        running = torch.zeros_like(rollout.rewards[0])
-        returns = []
-        for t in range(rollout.rewards.shape[0]):
-            running = running * self.cfg.ppo.gamma + rollout.rewards[t]
-            returns.append(running)
-        self.return_rms.update(torch.stack(returns)[rollout.mask])
-        return rollout.rewards / self.return_rms.std().float()
+        return self.rewards.batch(rollout.rewards, rollout.mask) if self.cfg.normalize_rewards else rollout.rewards
 
     def update(self, rollout: Rollout) -> dict[str, float]:
         """PPO epochs over minibatches of whole BPTT chunks (sequences of ``bptt_length`` steps

@@ -9,7 +9,7 @@ from metarl.agents.varibad.agent import VariBADAgent
 from torch import Tensor
 
 from metarl.common.distributions import encode_action
-from metarl.common.normalization import RunningMeanStd
+from metarl.common.normalization import RewardNormalizer
 from metarl.common.protocol import Transition
 from metarl.common.training_env import TrainingTasks
 from metarl.common.trials import trial_steps
@@ -53,19 +53,21 @@ def task_vectors(tasks: TaskBatch, names: list[str]) -> Tensor:
 
 @torch.no_grad()
 def collect_trial(env: TaskVectorEnv, agent: VariBADAgent, tasks: TrainingTasks, generator: torch.Generator,
-                  trial_episodes: int, return_rms: RunningMeanStd | None, gamma: float,
+                  trial_episodes: int, rewards: RewardNormalizer | None,
                   task_names: list[str] | None = None) -> Trial:  # fmt: skip
     """One trial of ``trial_episodes`` episodes on every sub-env, all stepped together, from the
     prior belief on tasks drawn from ``tasks``; actions, env seeds and tasks come from ``generator``.
 
-    ``return_rms`` (``norm_rew_for_policy``) scales the policy's rewards (see ``policy_reward``);
+    ``rewards`` (``norm_rew_for_policy``) scales the policy's rewards as the repo's ``VecNormalize``
+    (the running discounted return restarts at the trial's end; scaled rewards clipped to +-10);
     with ``task_names`` (when decoding the task) the trial keeps the tasks' parameters.
     """
     device, policy = agent.device, agent.policy
     env.set_tasks(tasks.draw())
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=device))
     state = agent.begin_task(env.num_envs)
-    discounted = torch.zeros(env.num_envs, dtype=torch.float64, device=device)  # VecNormalize's running return
+    if rewards is not None:
+        rewards.restart()  # VecNormalize's running return, from 0 at each trial's start
     steps: list[dict[str, Tensor]] = []
 
     def act(obs: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -77,7 +79,7 @@ def collect_trial(env: TaskVectorEnv, agent: VariBADAgent, tasks: TrainingTasks,
         obs, valid, done, reward = step.obs, step.valid, step.done, step.reward.float()
         steps.append({
             **step.extras, "obs": obs, "reward": reward, "valid": valid, "trial_end": step.trial_end,
-            "policy_reward": policy_reward(reward, discounted, step.trial_end, valid, return_rms, gamma),
+            "policy_reward": (reward if rewards is None else rewards.step(reward, step.trial_end, valid)) * valid,
             "timeout": step.truncated, "episode_return": step.episode_return,
             "prev_state": agent.state_features(obs, torch.zeros_like(done)),
             "action_features": encode_action(step.action, agent.action_space),
@@ -98,19 +100,3 @@ def collect_trial(env: TaskVectorEnv, agent: VariBADAgent, tasks: TrainingTasks,
         vae["task"] = task_vectors(env.get_tasks(), task_names).to(device)
     return Trial(t["obs"], t["latent"], t["action"], t["value"], t["reward"], t["policy_reward"], valid,
                  t["trial_end"], t["timeout"], vae, t["episode_return"])  # fmt: skip
-
-
-def policy_reward(reward: Tensor, discounted: Tensor, trial_end: Tensor, in_trial: Tensor,
-                  return_rms: RunningMeanStd | None, gamma: float) -> Tensor:  # fmt: skip
-    """The reward the policy is trained on. With ``return_rms`` (``norm_rew_for_policy``), as the
-    repo's ``VecNormalize``: the running discounted return (reset at the trial's end) updates the
-    return statistics every step, and the reward is divided by their std and clipped to +-10.
-    ``discounted`` ``(n,)`` is updated in place."""
-    if return_rms is None:
-        return reward * in_trial
-    discounted.mul_(gamma).add_(reward)
-    discounted.masked_fill_(trial_end, 0.0)
-    if bool(in_trial.any()):
-        return_rms.update(discounted[in_trial])
-    scaled = (reward / return_rms.std()).clamp(-REWARD_CLIP, REWARD_CLIP).float()
-    return scaled * in_trial

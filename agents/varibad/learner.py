@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 from gymnasium import spaces
 from metarl.agents.varibad.agent import VariBADAgent
-from metarl.agents.varibad.collection import Trial, collect_trial, task_vectors
+from metarl.agents.varibad.collection import REWARD_CLIP, Trial, collect_trial, task_vectors
 from metarl.agents.varibad.config import VariBADConfig
 from metarl.agents.varibad.losses import ELBO
 from metarl.agents.varibad.networks import GridCells, RewardDecoder, StateDecoder, TaskDecoder
@@ -17,7 +17,7 @@ from metarl.agents.varibad.ppo import PolicyUpdate
 from torch import Tensor
 
 from metarl.common.config import RunConfig
-from metarl.common.normalization import RunningMeanStd
+from metarl.common.normalization import RewardNormalizer
 from metarl.common.replay import TrialBuffer
 from metarl.common.state import Checkpointable
 from metarl.common.training_env import TrainingTasks, make_training_env
@@ -40,7 +40,7 @@ class VariBADLearner(Checkpointable):
         "decoders": "decoders",
         "statistics/state": "agent.policy.state_rms",
         "statistics/latent": "agent.policy.latent_rms",
-        "statistics/return": "return_rms",
+        "statistics/return": "rewards.rms",
         "optimizers/policy": "policy_optimizer",
         "optimizers/vae": "vae_optimizer",
         "buffer": "buffer",
@@ -74,7 +74,7 @@ class VariBADLearner(Checkpointable):
         self.vae_optimizer = torch.optim.Adam([*self.agent.encoder.parameters(), *self.decoders.parameters()], lr=cfg.lr_vae)
         self.generator = torch.Generator(device).manual_seed(seed + 1)  # tasks, env seeds, actions, batches, noise
         self.training_tasks = TrainingTasks(env, cfg.task_source, self.generator)
-        self.return_rms = RunningMeanStd(device=device)
+        self.rewards = RewardNormalizer(env.num_envs, cfg.ppo.gamma, REWARD_CLIP, "trial", device)
         self.buffer = TrialBuffer(cfg.vae_buffer_size, device)
         self.elbo = ELBO(cfg, self.agent.encoder, self.decoders, self.obs_dim, self.cells, self.task_table, self.generator, device)
         self.ppo = PolicyUpdate(cfg, self.agent, self.policy_optimizer, self.vae_optimizer, self.vae_loss, self.generator)
@@ -142,7 +142,7 @@ class VariBADLearner(Checkpointable):
         """One trial on every sub-env, all stepped together, from the prior belief on new tasks."""
         cfg = self.cfg
         trial = collect_trial(self.env, self.agent, self.training_tasks, self.generator, self.trial_episodes,
-                              self.return_rms if cfg.norm_rew_for_policy else None, cfg.ppo.gamma,
+                              self.rewards if cfg.norm_rew_for_policy else None,
                               self.task_names if cfg.decode_task else None)  # fmt: skip
         self.env_steps += self.env.num_envs * self.trial_steps
         return trial

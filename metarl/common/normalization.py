@@ -44,3 +44,58 @@ class RunningMeanStd:
         self.mean = state["mean"].to(self.mean.device)
         self.var = state["var"].to(self.var.device)
         self.count = float(state["count"])
+
+
+class RewardNormalizer:
+    """Rewards divided by the running standard deviation of the discounted return, optionally clipped:
+    the one reward normaliser of the on-policy agents (gymnasium's ``NormalizeReward``, baselines'
+    ``VecNormalize``). ``rms`` holds the statistics (checkpointed by the learner).
+
+    ``reset`` says when the running return restarts in ``step``: ``"episode"`` after the step that
+    ends an episode, whose return the statistics see (gymnasium, CleanRL: the oracle);
+    ``"trial"`` at the trial's last step, before the statistics see it (VariBAD's ``VecNormalize``
+    on whole trials). ``batch`` scales a whole collected batch at once instead (RL^2: each trial is
+    one episode, its returns update the statistics together and every step is divided by the result).
+    """
+
+    def __init__(self, num_envs: int, gamma: float, clip: float | None, reset: str, device: torch.device | str) -> None:
+        if reset not in ("episode", "trial"):
+            raise ValueError(f"reset={reset!r} is not allowed; allowed: 'episode', 'trial'")
+        self.gamma, self.clip, self.reset = gamma, clip, reset
+        self.rms = RunningMeanStd((), device)
+        self.discounted = torch.zeros(num_envs, dtype=torch.float64, device=device)
+
+    def restart(self) -> None:
+        """Fresh episodes (or trials) in every sub-env: the running returns start again from 0."""
+        self.discounted = torch.zeros_like(self.discounted)
+
+    def step(self, reward: Tensor, end: Tensor, valid: Tensor | None = None) -> Tensor:
+        """One step of every sub-env: fold the discounted return of the ``valid`` rows into the
+        statistics and return the scaled rewards (float32). ``end``: the step ends the episode or
+        the trial (as ``reset`` says)."""
+        self.discounted = self.discounted * self.gamma + reward
+        if self.reset == "trial":
+            self.discounted = torch.where(end, 0.0, self.discounted)
+        returns = self.discounted if valid is None else self.discounted[valid]
+        if returns.numel():
+            self.rms.update(returns)
+        if self.reset == "episode":
+            self.discounted = torch.where(end, 0.0, self.discounted)
+        return self._scale(reward)
+
+    def batch(self, rewards: Tensor, mask: Tensor) -> Tensor:
+        """Time-major rewards ``(T, N)`` of whole trials scaled at once: the discounted returns of
+        every step (from 0 at the trial's start) where ``mask`` update the statistics, then every
+        reward is divided by their std."""
+        running = torch.zeros_like(rewards[0])
+        returns = []
+        for t in range(rewards.shape[0]):
+            running = running * self.gamma + rewards[t]
+            returns.append(running)
+        self.rms.update(torch.stack(returns)[mask])
+        scaled = rewards / self.rms.std().float()
+        return scaled if self.clip is None else scaled.clamp(-self.clip, self.clip)
+
+    def _scale(self, reward: Tensor) -> Tensor:
+        scaled = reward / self.rms.std()
+        return (scaled if self.clip is None else scaled.clamp(-self.clip, self.clip)).float()

@@ -9,7 +9,7 @@ from metarl.common.advantages import discounted_returns, gae, normalize
 from metarl.common.baselines import fit_linear_baseline, linear_baseline_features
 from metarl.common.checks import FieldError
 from metarl.common.distributions import ActionHead
-from metarl.common.normalization import RunningMeanStd
+from metarl.common.normalization import RewardNormalizer, RunningMeanStd
 from metarl.common.ppo import PPOConfig, minibatch_indices, ppo_losses
 from metarl.common.trials import trial_input, trial_input_dim
 from metarl.common.trpo import TRPOConfig, conjugate_gradient, trpo_step
@@ -210,3 +210,37 @@ def test_trpo_step_improves_the_surrogate_within_the_trust_region():
     assert 0.5 * cfg.max_kl < kl.item() < cfg.max_kl and (mean > 0).all()
     with pytest.raises(FieldError, match="ls_backtrack_ratio"):
         TRPOConfig(ls_backtrack_ratio=1.0)
+
+
+def test_the_reward_normalizer_restarts_its_return_where_told():
+    rewards = torch.tensor([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]])
+    end = torch.tensor([[False, False], [True, False], [False, False]])
+    by_episode = RewardNormalizer(2, 0.5, None, "episode", "cpu")
+    by_trial = RewardNormalizer(2, 0.5, None, "trial", "cpu")
+    seen_episode, seen_trial = [], []
+    for r, e in zip(rewards, end):
+        by_episode.step(r, e)
+        seen_episode.append(by_episode.discounted.clone())
+        by_trial.step(r, e)
+        seen_trial.append(by_trial.discounted.clone())
+    # "episode": the statistics see the ending step's return (1.5), the next step starts from 0
+    assert by_episode.rms.count == pytest.approx(6, abs=1e-3) and seen_episode[1][0] == 0 and seen_episode[2][0] == 1.0
+    # "trial": the ending step's return is reset before the statistics see it
+    expected = torch.tensor([1.0, 2.0, 0.0, 3.0, 1.0, 3.5], dtype=torch.float64)
+    close = dict(rtol=1e-3, atol=0)  # the statistics start from a prior count of 1e-4
+    torch.testing.assert_close(by_trial.rms.mean, expected.mean(), **close)
+    torch.testing.assert_close(by_episode.rms.mean, torch.tensor([1.0, 2.0, 1.5, 3.0, 1.0, 3.5]).double().mean(), **close)
+
+
+def test_the_reward_normalizer_scales_a_batch_by_the_std_of_its_returns_and_clips_steps():
+    normalizer = RewardNormalizer(2, 1.0, None, "trial", "cpu")
+    rewards = torch.tensor([[1.0, 1.0], [1.0, 3.0]])
+    mask = torch.tensor([[True, True], [True, False]])
+    scaled = normalizer.batch(rewards, mask)
+    returns = torch.tensor([1.0, 1.0, 2.0], dtype=torch.float64)  # the masked step is left out
+    torch.testing.assert_close(normalizer.rms.mean, returns.mean(), rtol=1e-3, atol=0)
+    torch.testing.assert_close(scaled, rewards / returns.var(unbiased=False).sqrt().float(), rtol=1e-3, atol=0)
+    clipped = RewardNormalizer(1, 0.9, 2.0, "episode", "cpu")
+    assert clipped.step(torch.tensor([100.0]), torch.tensor([False])).abs().item() <= 2.0
+    with pytest.raises(ValueError, match="reset='never' is not allowed"):
+        RewardNormalizer(1, 0.9, None, "never", "cpu")
