@@ -57,7 +57,7 @@ from metarl.agents.gradient.inner import Adaptation
 from metarl.agents.gradient.learner import GradientMetaLearner
 from metarl.agents.gradient.maml import MAMLAdaptation, MAMLConfig, make_maml_trainer
 from metarl.agents.gradient.networks import MetaPolicy
-from metarl.agents.gradient.rollout import Rollout
+from metarl.agents.gradient.rollout import InnerRollout
 
 __all__ = [
     "Adaptation",
@@ -72,7 +72,7 @@ __all__ = [
     "MetaPolicy",
     "OuterPPOConfig",
     "ProMPConfig",
-    "Rollout",
+    "InnerRollout",
     "TransitionEncoder",
     "make_cavia_trainer",
     "make_maml_trainer",

@@ -30,7 +30,7 @@ import torch.nn as nn
 from metarl.agents.gradient.config import GradientMetaConfig
 from metarl.agents.gradient.learner import GradientMetaLearner, make_env
 from metarl.agents.gradient.networks import FastParams, MetaPolicy, expand_params, make_policy
-from metarl.agents.gradient.rollout import Rollout
+from metarl.agents.gradient.rollout import InnerRollout
 from torch import Tensor
 
 from metarl.common.checks import check
@@ -77,7 +77,7 @@ class TransitionEncoder(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, rollout: Rollout) -> Tensor:
+    def forward(self, rollout: InnerRollout) -> Tensor:
         """Contexts ``(n, context_dim)`` for the rollout's ``n`` tasks."""
         x = torch.cat([rollout.obs.flatten(3), encode_action(rollout.env_actions, self.action_space),
                        rollout.rewards[..., None], rollout.next_obs.flatten(3)], dim=-1)  # fmt: skip
@@ -104,7 +104,7 @@ class ContextAdaptation(nn.Module):
         context = fast["context"]
         return expand_params(dict(self.policy.named_parameters()), context.shape[0]), context
 
-    def propose(self, fast: FastParams, rollout: Rollout) -> FastParams:
+    def propose(self, fast: FastParams, rollout: InnerRollout) -> FastParams:
         """The encoder's context from the first episodes, or the zero context unchanged."""
         return fast if self.encoder is None else {"context": self.encoder(rollout)}
 

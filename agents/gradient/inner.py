@@ -17,7 +17,7 @@ from typing import Protocol
 
 import torch
 from metarl.agents.gradient.networks import FastParams, MetaPolicy, task_distribution, task_outputs
-from metarl.agents.gradient.rollout import Rollout, per_task_mean
+from metarl.agents.gradient.rollout import InnerRollout, per_task_mean
 from torch import Tensor
 from torch.distributions import Distribution
 
@@ -37,7 +37,7 @@ class Adaptation(Protocol):
         """Per-task policy parameters and contexts (``None`` without context) for ``task_outputs``."""
         ...
 
-    def propose(self, fast: FastParams, rollout: Rollout) -> FastParams:
+    def propose(self, fast: FastParams, rollout: InnerRollout) -> FastParams:
         """Fast parameters before the first inner step, given its episodes (e.g. an encoder's guess)."""
         ...
 
@@ -46,7 +46,7 @@ class Adaptation(Protocol):
         ...
 
 
-def policy_log_prob(adaptation: Adaptation, fast: FastParams, rollout: Rollout) -> tuple[Tensor, Distribution]:
+def policy_log_prob(adaptation: Adaptation, fast: FastParams, rollout: InnerRollout) -> tuple[Tensor, Distribution]:
     """Log-probabilities ``(T, n, R)`` of the rollout's actions under the fast parameters, and the
     distribution (task-major batch shape ``(n, T * R)``)."""
     params, context = adaptation.policy_inputs(fast)
@@ -55,7 +55,7 @@ def policy_log_prob(adaptation: Adaptation, fast: FastParams, rollout: Rollout) 
     return rollout.time_major(dist.log_prob(rollout.task_major(rollout.actions))), dist
 
 
-def inner_losses(kind: str, log_prob: Tensor, rollout: Rollout) -> Tensor:
+def inner_losses(kind: str, log_prob: Tensor, rollout: InnerRollout) -> Tensor:
     """Per-task inner losses ``(n,)``: ``reinforce`` ``-mean(log pi A)`` or ``lvc``
     ``-mean(pi / pi_old A)`` (ProMP's low-variance curvature objective)."""
     if kind == "reinforce":
@@ -67,7 +67,7 @@ def inner_losses(kind: str, log_prob: Tensor, rollout: Rollout) -> Tensor:
     return -per_task_mean(weighted, rollout.mask)
 
 
-def inner_update(adaptation: Adaptation, fast: FastParams, rollout: Rollout, kind: str, create_graph: bool,
+def inner_update(adaptation: Adaptation, fast: FastParams, rollout: InnerRollout, kind: str, create_graph: bool,
                  first: bool) -> FastParams:  # fmt: skip
     """The fast parameters after one inner step on ``rollout`` for every task at once.
 
@@ -88,7 +88,7 @@ def inner_update(adaptation: Adaptation, fast: FastParams, rollout: Rollout, kin
     return adaptation.step(fast, dict(zip(fast, grads)))
 
 
-def adapt(adaptation: Adaptation, rollouts: list[Rollout], kind: str, create_graph: bool) -> list[FastParams]:
+def adapt(adaptation: Adaptation, rollouts: list[InnerRollout], kind: str, create_graph: bool) -> list[FastParams]:
     """Fast parameters before each rollout: ``[initial, after step 1, ..., after step len(rollouts)]``."""
     fast = [adaptation.initial(rollouts[0].num_tasks)]
     for k, rollout in enumerate(rollouts):

@@ -14,19 +14,19 @@ from metarl.agents.gradient.config import GradientMetaConfig
 from metarl.agents.gradient.inner import Adaptation, detached, inner_update
 from metarl.agents.gradient.networks import FastParams, task_distribution, task_outputs
 from metarl.agents.gradient.outer import ppo_update, trpo_update
-from metarl.agents.gradient.rollout import Rollout, compute_advantages
+from metarl.agents.gradient.rollout import InnerRollout, compute_advantages
 from torch import Tensor
 
 from metarl.common.config import RunConfig
 from metarl.common.state import Checkpointable
 from metarl.common.training_env import make_training_env
 from metarl.common.trials import trial_steps
-from metarl.core.tasks import Task
+from metarl.core.tasks import TaskBatch
 
 
 @torch.no_grad()
 def collect(env: Any, adaptation: Adaptation, fast: FastParams, episodes: int, generator: torch.Generator,
-            device: torch.device) -> Rollout:  # fmt: skip
+            device: torch.device) -> InnerRollout:  # fmt: skip
     """One episode in each of ``env``'s ``n * episodes`` sub-envs (task ``i`` on sub-envs
     ``i * episodes ... (i + 1) * episodes - 1``, autoreset disabled), stepped in lockstep until all
     ended, acting with task ``i``'s fast parameters. Sub-envs that ended wait with invalid rows."""
@@ -56,7 +56,7 @@ def collect(env: Any, adaptation: Adaptation, fast: FastParams, episodes: int, g
         time = time + step.valid.long()
     fields = {k: torch.stack([s[k] for s in steps]) for k in steps[0]}
     log_std = params.get("head.log_std")
-    return Rollout(**fields, old_log_std=None if log_std is None else log_std.clone())
+    return InnerRollout(**fields, old_log_std=None if log_std is None else log_std.clone())
 
 
 class GradientMetaLearner(Checkpointable):
@@ -89,18 +89,19 @@ class GradientMetaLearner(Checkpointable):
         self.iterations = 0
         self.episode_returns: list[float] = []
 
-    def sample_tasks(self) -> list[Task]:
+    def sample_tasks(self) -> TaskBatch:
         """``meta_batch`` tasks from the family's training distribution (seeded by the learner)."""
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=self.device))
-        return self.env.sample_tasks(self.cfg.meta_batch, seed=seed)
+        return self.env.sample_task_batch(self.cfg.meta_batch, seed=seed)
 
-    def collect_rollouts(self, tasks: list[Task]) -> list[Rollout]:
-        """Pre-adaptation episodes, an inner step, ... and the post-adaptation episodes of ``tasks``."""
+    def collect_rollouts(self, tasks: TaskBatch) -> list[InnerRollout]:
+        """Pre-adaptation episodes, an inner step, ... and the post-adaptation episodes of ``tasks``
+        (task ``i`` on sub-envs ``i * inner_episodes ...``)."""
         cfg = self.cfg
-        self.env.set_tasks([t for t in tasks for _ in range(cfg.inner_episodes)])
+        self.env.set_tasks(tasks.select(torch.arange(tasks.n).repeat_interleave(cfg.inner_episodes)))
         kind = cfg.inner_objective
-        fast = detached(self.adaptation.initial(len(tasks)))
-        rollouts: list[Rollout] = []
+        fast = detached(self.adaptation.initial(tasks.n))
+        rollouts: list[InnerRollout] = []
         for k in range(cfg.num_inner_steps + 1):
             rollout = collect(self.env, self.adaptation, fast, cfg.inner_episodes, self.generator, self.device)
             rollout.advantages = compute_advantages(rollout, cfg.gamma, cfg.gae_lambda, cfg.baseline_reg)
@@ -121,7 +122,7 @@ class GradientMetaLearner(Checkpointable):
         self.iterations += 1
         return metrics
 
-    def outer_update(self, rollouts: list[Rollout]) -> dict[str, float]:
+    def outer_update(self, rollouts: list[InnerRollout]) -> dict[str, float]:
         """The meta-update of ``outer``: ``metarl.agents.gradient.outer``'s ``trpo_update``, or
         ``ppo_update`` (``ppo`` and ``promp``; it also adapts ProMP's inner KL coefficients)."""
         if self.cfg.outer == "trpo":

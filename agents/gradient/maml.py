@@ -30,7 +30,7 @@ import torch.nn as nn
 from metarl.agents.gradient.config import GradientMetaConfig
 from metarl.agents.gradient.learner import GradientMetaLearner, make_env
 from metarl.agents.gradient.networks import FastParams, MetaPolicy, expand_params, make_policy
-from metarl.agents.gradient.rollout import Rollout
+from metarl.agents.gradient.rollout import InnerRollout
 from torch import Tensor
 
 from metarl.common.config import RunConfig
@@ -64,7 +64,7 @@ class MAMLAdaptation(nn.Module):
         """The fast parameters are the policy's parameters; no context."""
         return fast, None
 
-    def propose(self, fast: FastParams, rollout: Rollout) -> FastParams:
+    def propose(self, fast: FastParams, rollout: InnerRollout) -> FastParams:
         """MAML starts its inner steps from the meta-learned weights."""
         return fast
 

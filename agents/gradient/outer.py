@@ -20,7 +20,7 @@ import torch
 from metarl.agents.gradient.config import GradientMetaConfig
 from metarl.agents.gradient.inner import Adaptation, adapt, policy_log_prob
 from metarl.agents.gradient.networks import MetaPolicy
-from metarl.agents.gradient.rollout import Rollout, per_task_mean
+from metarl.agents.gradient.rollout import InnerRollout, per_task_mean
 from torch import Tensor
 from torch.distributions import Distribution, kl_divergence
 
@@ -37,23 +37,23 @@ class MetaObjective:
     kl: Tensor  # scalar: mean over tasks of KL(sampling || adapted) on the last rollout
     inner_kls: list[Tensor]  # per inner step: mean KL(sampling || current pre-step policy)
 
-    def ratio(self, rollout: Rollout) -> Tensor:
+    def ratio(self, rollout: InnerRollout) -> Tensor:
         """Likelihood ratio of the adapted policy to the sampling one ``(T, n, R)``."""
         return torch.exp(self.log_prob - rollout.old_log_prob)
 
 
-def old_distribution(policy: MetaPolicy, rollout: Rollout) -> Distribution:
+def old_distribution(policy: MetaPolicy, rollout: InnerRollout) -> Distribution:
     """The sampling policy's distribution on the rollout (task-major), for KL divergences."""
     log_std = None if rollout.old_log_std is None else rollout.old_log_std[:, None, :]
     return policy.head.distribution(rollout.task_major(rollout.old_out), log_std)
 
 
-def mean_kl(dist_old: Distribution, dist_new: Distribution, rollout: Rollout) -> Tensor:
+def mean_kl(dist_old: Distribution, dist_new: Distribution, rollout: InnerRollout) -> Tensor:
     """Mean over tasks of the mean KL over each task's valid steps."""
     return per_task_mean(rollout.time_major(kl_divergence(dist_old, dist_new)), rollout.mask).mean()
 
 
-def meta_objective(adaptation: Adaptation, rollouts: list[Rollout], kind: str, create_graph: bool,
+def meta_objective(adaptation: Adaptation, rollouts: list[InnerRollout], kind: str, create_graph: bool,
                    inner_kl: bool = False) -> MetaObjective:  # fmt: skip
     """Recompute the adaptation from the meta-parameters through the pre-adaptation rollouts,
     and evaluate the adapted policies on the last rollout. ``inner_kl``: also the KL of each
@@ -69,12 +69,12 @@ def meta_objective(adaptation: Adaptation, rollouts: list[Rollout], kind: str, c
     return MetaObjective(log_prob, mean_kl(old_distribution(adaptation.policy, last), dist, last), inner_kls)
 
 
-def surrogate_loss(objective: MetaObjective, rollout: Rollout) -> Tensor:
+def surrogate_loss(objective: MetaObjective, rollout: InnerRollout) -> Tensor:
     """MAML-TRPO's outer loss: mean over tasks of ``-mean(ratio * A)`` on the post-adaptation rollout."""
     return -per_task_mean(objective.ratio(rollout) * rollout.advantages, rollout.mask).mean()
 
 
-def task_weights(rollout: Rollout) -> Tensor:
+def task_weights(rollout: InnerRollout) -> Tensor:
     """Weights ``(T, n, R)`` that turn a weighted mean over all entries into the mean over tasks of
     per-task means (``ppo_losses`` reads them as its mask)."""
     m = rollout.mask.float()
@@ -82,7 +82,7 @@ def task_weights(rollout: Rollout) -> Tensor:
 
 
 # ----- the meta-updates ---------------------------------------------------------------------------
-def trpo_update(adaptation: Adaptation, rollouts: list[Rollout], cfg: GradientMetaConfig) -> dict[str, float]:
+def trpo_update(adaptation: Adaptation, rollouts: list[InnerRollout], cfg: GradientMetaConfig) -> dict[str, float]:
     """MAML-TRPO's meta-update (second-order unless ``first_order``; the line search evaluates
     the adaptation with first-order inner steps, as only values are needed)."""
     last = rollouts[-1]
@@ -95,7 +95,7 @@ def trpo_update(adaptation: Adaptation, rollouts: list[Rollout], cfg: GradientMe
     return trpo_step(list(adaptation.parameters()), objective, cfg.trpo)
 
 
-def ppo_update(adaptation: Adaptation, optimizer: torch.optim.Optimizer, rollouts: list[Rollout],
+def ppo_update(adaptation: Adaptation, optimizer: torch.optim.Optimizer, rollouts: list[InnerRollout],
                cfg: GradientMetaConfig, inner_kl_coeffs: list[float]) -> tuple[dict[str, float], list[float]]:  # fmt: skip
     """``ppo.epochs`` Adam steps on the clipped post-adaptation surrogate (``promp``: plus the
     inner KL penalty with ``inner_kl_coeffs``, one per inner step), the adaptation recomputed

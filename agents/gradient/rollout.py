@@ -1,4 +1,4 @@
-"""Episodes of a meta-batch of tasks (``Rollout``) and their per-task advantages."""
+"""Episodes of a meta-batch of tasks (``InnerRollout``) and their per-task advantages."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from metarl.common.baselines import fit_linear_baseline, linear_baseline_feature
 
 
 @dataclass
-class Rollout:
+class InnerRollout:
     """Episodes of ``n`` tasks, time-major ``(T, n, R, ...)``: ``R`` episodes per task side by side
     (training: parallel sub-envs) or one column of consecutive episodes (meta-test).
 
@@ -50,13 +50,13 @@ class Rollout:
         return x.unflatten(1, (T, R)).transpose(0, 1)
 
 
-def stack_steps(steps: list[dict[str, Tensor]], log_std: Tensor | None) -> Rollout:
-    """A ``Rollout`` with ``R = 1`` from per-step dicts of ``(n, ...)`` tensors (meta-test buffers)."""
+def stack_steps(steps: list[dict[str, Tensor]], log_std: Tensor | None) -> InnerRollout:
+    """A ``InnerRollout`` with ``R = 1`` from per-step dicts of ``(n, ...)`` tensors (meta-test buffers)."""
     fields = {k: torch.stack([s[k] for s in steps])[:, :, None] for k in steps[0]}
-    return Rollout(**fields, old_log_std=log_std)
+    return InnerRollout(**fields, old_log_std=log_std)
 
 
-def compute_advantages(rollout: Rollout, gamma: float, gae_lambda: float, baseline_reg: float) -> Tensor:
+def compute_advantages(rollout: InnerRollout, gamma: float, gae_lambda: float, baseline_reg: float) -> Tensor:
     """Per-task advantages ``(T, n, R)``: linear feature baseline fitted on the task's discounted
     returns, GAE cut at episode ends (no bootstrap: time limits count as ends, as the references),
     normalised over the task's valid steps."""

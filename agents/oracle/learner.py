@@ -23,7 +23,7 @@ from metarl.common.trials import trial_steps
 
 
 @dataclass
-class Rollout:
+class PPOBatch:
     """One rollout, time-major ``(T, N, ...)``, with its advantages and value targets, and the
     features ``(N, task_dim)`` of the sub-envs' tasks."""
 
@@ -90,7 +90,7 @@ class OracleTrainer(Checkpointable):
         return int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=self.device))
 
     @torch.no_grad()
-    def collect(self) -> Rollout:
+    def collect(self) -> PPOBatch:
         """``num_steps`` steps of every sub-env from fresh episodes on freshly drawn tasks."""
         env, agent, net, ppo = self.env, self.agent, self.agent.net, self.cfg.ppo
         env.set_tasks(self.training_tasks.draw())
@@ -123,10 +123,10 @@ class OracleTrainer(Checkpointable):
         finished = batch["finished"]
         self.episode_returns.extend(finished[~finished.isnan()].tolist())
         self.env_steps += self.num_steps * env.num_envs
-        return Rollout(batch["obs"], batch["actions"], batch["log_probs"], batch["values"], advantages, returns, features)
+        return PPOBatch(batch["obs"], batch["actions"], batch["log_probs"], batch["values"], advantages, returns, features)
 
     # ----- update --------------------------------------------------------------------------------
-    def update(self, rollout: Rollout) -> dict[str, float]:
+    def update(self, rollout: PPOBatch) -> dict[str, float]:
         """PPO epochs over minibatches that each hold an equal, random share of every sub-env's steps."""
         ppo, net = self.cfg.ppo, self.agent.net
         T, n = rollout.values.shape

@@ -37,9 +37,9 @@ adaptation interface and its state), ``learner`` (collection, PPO/TRPO updates, 
 
 from metarl.agents.rl2.agent import RL2Agent, RL2State
 from metarl.agents.rl2.config import RL2Config
-from metarl.agents.rl2.learner import RL2Learner, Rollout, chunk_sequences, make_rl2_trainer
+from metarl.agents.rl2.learner import RL2Learner, Trials, chunk_sequences, make_rl2_trainer
 from metarl.agents.rl2.networks import RL2Network
 
 __all__ = [
-    "RL2Agent", "RL2Config", "RL2Learner", "RL2Network", "RL2State", "Rollout", "chunk_sequences", "make_rl2_trainer",
+    "RL2Agent", "RL2Config", "RL2Learner", "RL2Network", "RL2State", "Trials", "chunk_sequences", "make_rl2_trainer",
 ]  # fmt: skip

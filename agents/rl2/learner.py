@@ -25,7 +25,7 @@ from metarl.core.vector import TaskVectorEnv
 
 
 @dataclass
-class Rollout:
+class Trials:
     """One trial on each of ``N`` sub-envs, time-major ``(T, N, ...)``, on the device.
 
     ``mask`` is False on the steps after a sub-env's trial ended (only in families whose
@@ -96,7 +96,7 @@ class RL2Learner(Checkpointable):
         return int(torch.randint(0, high, (1,), generator=self.generator, device=self.device))
 
     @torch.no_grad()
-    def collect(self) -> Rollout:
+    def collect(self) -> Trials:
         """One trial per sub-env on new tasks, every sub-env stepped together (``trial_steps``)."""
         env, agent, net = self.env, self.agent, self.agent.net
         env.set_tasks(self.training_tasks.draw())
@@ -126,15 +126,15 @@ class RL2Learner(Checkpointable):
         rewards = torch.stack([s.reward.float() for s in steps])
         self.episode_returns.extend(finished[finished.isfinite()].tolist())
         value_steps = torch.stack(values) if values else None
-        return Rollout(stacked["input"], stacked["action"], stacked["log_prob"], value_steps, rewards, mask, ends,
+        return Trials(stacked["input"], stacked["action"], stacked["log_prob"], value_steps, rewards, mask, ends,
                        torch.stack(hidden))  # fmt: skip
 
-    def scaled_rewards(self, rollout: Rollout) -> Tensor:
+    def scaled_rewards(self, rollout: Trials) -> Tensor:
         """Rewards for the advantages: divided by the running std of the discounted trial return
         when ``normalize_rewards`` (the network's inputs always keep the raw rewards)."""
         return self.rewards.batch(rollout.rewards, rollout.mask) if self.cfg.normalize_rewards else rollout.rewards
 
-    def update(self, rollout: Rollout) -> dict[str, float]:
+    def update(self, rollout: Trials) -> dict[str, float]:
         """PPO epochs over minibatches of whole BPTT chunks (sequences of ``bptt_length`` steps
         starting from the hidden state the rollout had there)."""
         ppo, net = self.cfg.ppo, self.agent.net
@@ -162,7 +162,7 @@ class RL2Learner(Checkpointable):
                 grad_norm = clip_grad_and_step(self.optimizer, losses.total(ppo), ppo.max_grad_norm)
         return {**losses.metrics(), "losses/grad_norm": grad_norm}  # of the last minibatch
 
-    def trpo_update(self, rollout: Rollout) -> dict[str, float]:
+    def trpo_update(self, rollout: Trials) -> dict[str, float]:
         """One TRPO step of the policy on whole trials, advantages from the value network's GAE;
         then the value network's Adam epochs on minibatches of whole trials."""
         ppo, net, value_net = self.cfg.ppo, self.agent.net, self.value_net

@@ -37,6 +37,6 @@ Modules: ``config`` (``SB3Config`` and the algorithms, policies and activations 
 
 from metarl.agents.sb3.agent import SB3Agent, SB3OracleAgent, SB3State
 from metarl.agents.sb3.config import SB3Config
-from metarl.agents.sb3.learner import SB3Trainer, make_sb3_trainer, make_training_env
+from metarl.agents.sb3.learner import SB3Trainer, make_sb3_trainer, make_single_env
 
-__all__ = ["SB3Agent", "SB3Config", "SB3OracleAgent", "SB3State", "SB3Trainer", "make_sb3_trainer", "make_training_env"]
+__all__ = ["SB3Agent", "SB3Config", "SB3OracleAgent", "SB3State", "SB3Trainer", "make_sb3_trainer", "make_single_env"]

@@ -38,7 +38,7 @@ def family_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k in accepted}
 
 
-def make_training_env(env_id: str, env_kwargs: dict[str, Any], sb: SB3Config) -> gym.Env:
+def make_single_env(env_id: str, env_kwargs: dict[str, Any], sb: SB3Config) -> gym.Env:
     """One training env: the family's single env under the wrappers ``sb`` asks for, and SB3's ``Monitor``."""
     env: gym.Env = gym.make(env_id, **family_kwargs(env_id, env_kwargs))
     if sb.trial:
@@ -73,7 +73,7 @@ class SB3Trainer:
         self.cfg = cfg
         self.sb: SB3Config = cfg.agent_config
         self.device = device
-        make = lambda: make_training_env(cfg.env.id, cfg.env.kwargs, self.sb)  # noqa: E731
+        make = lambda: make_single_env(cfg.env.id, cfg.env.kwargs, self.sb)  # noqa: E731
         self.venv = DummyVecEnv([make] * self.sb.n_envs)
         self.family = meta_env(self.venv.envs[0])
         gamma = self.sb.hyperparameters.get("gamma", 0.99)

@@ -9,9 +9,9 @@ from metarl.agents.gradient import (
     ContextAdaptation,
     GradientMetaAgent,
     GradientMetaConfig,
+    InnerRollout,
     MAMLAdaptation,
     MetaPolicy,
-    Rollout,
     TransitionEncoder,
 )
 from metarl.agents.gradient.inner import inner_update
@@ -61,7 +61,7 @@ def synthetic_rollout(ad, seed):
     mask[4:, 1, 0] = False  # an episode that ended early
     dones = torch.zeros(T, N, R, dtype=torch.bool)
     dones[3, 1, 0] = dones[-1] = True
-    rollout = Rollout(obs, actions, actions, torch.randn(T, N, R, generator=g, dtype=torch.float64),
+    rollout = InnerRollout(obs, actions, actions, torch.randn(T, N, R, generator=g, dtype=torch.float64),
                       torch.randn(T, N, R, 3, generator=g, dtype=torch.float64), dones, mask,
                       torch.arange(T)[:, None, None].expand(T, N, R), None, None, None)  # fmt: skip
     with torch.no_grad():
@@ -98,7 +98,7 @@ def reference_inner_step(ad, pre, i, kind="reinforce", create_graph=True):
     if isinstance(ad, ContextAdaptation):
         context = torch.zeros(2, dtype=torch.float64, requires_grad=True)
         if ad.encoder is not None:
-            one = Rollout(*(getattr(pre, f)[:, i : i + 1] for f in FIELDS), None, None, None)
+            one = InnerRollout(*(getattr(pre, f)[:, i : i + 1] for f in FIELDS), None, None, None)
             context = ad.encoder(one)[0]
     log_prob = task_dist(ad, theta, context, pre, i).log_prob(pre.actions[:, i].reshape(-1, 2))
     weight = log_prob if kind == "reinforce" else torch.exp(log_prob - pre.old_log_prob[:, i].reshape(-1))

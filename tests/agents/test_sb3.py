@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from metarl.agents.sb3 import SB3Config, make_training_env
+from metarl.agents.sb3 import SB3Config, make_single_env
 from metarl.agents.sb3.env_state import env_state, load_env_state
 
 from metarl.cli import main
@@ -216,7 +216,7 @@ def test_a_mujoco_training_env_restored_mid_episode_steps_bit_for_bit(family):
     TimeLimit reset. The quantities MuJoCo derived at the last step are part of it (Ant's and the
     humanoid's rewards start from them)."""
     sb = SB3Config(task_info=True)
-    first = make_training_env(f"metarl/{family}-v0", {}, sb)
+    first = make_single_env(f"metarl/{family}-v0", {}, sb)
     first.reset(seed=3)
     rng = np.random.default_rng(0)
     actions = rng.uniform(-0.4, 0.4, (220, *first.action_space.shape))
@@ -226,7 +226,7 @@ def test_a_mujoco_training_env_restored_mid_episode_steps_bit_for_bit(family):
     buffer = io.BytesIO()
     torch.save(env_state(first), buffer)
     buffer.seek(0)
-    second = make_training_env(f"metarl/{family}-v0", {}, sb)
+    second = make_single_env(f"metarl/{family}-v0", {}, sb)
     load_env_state(second, torch.load(buffer, weights_only=True))
     for i, action in enumerate(actions[57:]):
         a, b = first.step(action), second.step(action)
@@ -238,7 +238,7 @@ def test_a_mujoco_training_env_restored_mid_episode_steps_bit_for_bit(family):
 
 def test_state_of_an_unknown_wrapper_is_an_error_when_saving():
     """A wrapper whose state metarl does not know fails when the checkpoint is written, naming it."""
-    env = gym.wrappers.RecordEpisodeStatistics(make_training_env("metarl/PointRobot-v0", {}, SB3Config()))
+    env = gym.wrappers.RecordEpisodeStatistics(make_single_env("metarl/PointRobot-v0", {}, SB3Config()))
     with pytest.raises(TypeError, match="RecordEpisodeStatistics"):
         env_state(env)
 
@@ -293,7 +293,7 @@ def test_an_env_state_saved_before_the_layered_layout_still_loads():
     """Checkpoints written before metarl's wrappers moved to metarl.core name them by their old
     module; they load into today's env, and a layer that really differs is still refused."""
     sb = SB3Config(task_info=True)
-    first = make_training_env("metarl/PointRobot-v0", {}, sb)
+    first = make_single_env("metarl/PointRobot-v0", {}, sb)
     first.reset(seed=1)
     state = env_state(first)
     moved = [{**layer, "type": layer["type"].replace("metarl.core.wrappers.", "metarl.wrappers.")} for layer in state]
@@ -302,11 +302,11 @@ def test_an_env_state_saved_before_the_layered_layout_still_loads():
         first.step(first.action_space.sample())
     state = env_state(first)
     moved = [{**layer, "type": layer["type"].replace("metarl.core.wrappers.", "metarl.wrappers.")} for layer in state]
-    second = make_training_env("metarl/PointRobot-v0", {}, sb)
+    second = make_single_env("metarl/PointRobot-v0", {}, sb)
     second.reset(seed=2)
     load_env_state(second, moved)
     action = first.action_space.sample()
     np.testing.assert_array_equal(first.step(action)[0], second.step(action)[0])
     other = [{**layer, "type": "metarl.wrappers.SomethingElse"} if i == 0 else layer for i, layer in enumerate(state)]
     with pytest.raises(ValueError, match="SomethingElse"):
-        load_env_state(make_training_env("metarl/PointRobot-v0", {}, sb), other)
+        load_env_state(make_single_env("metarl/PointRobot-v0", {}, sb), other)
