@@ -3,8 +3,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.core.analytic import AnalyticDynamics, AnalyticEnv, StepResult
-from metarl.core.registry import analytic_vector_entry, register_family
+from metarl import AnalyticDynamics, AnalyticEnv, StepResult, analytic_vector_entry, register_family
 
 
 class ChainWalkDynamics(AnalyticDynamics):

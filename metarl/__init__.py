@@ -7,14 +7,28 @@ at first use of the names below, so the ``metarl`` command starts at once.
 
 from typing import Any
 
-from metarl.core.registry import FamilySpec, register_family, registered_families, unregister_family
+from metarl.core.registry import (
+    FamilySpec,
+    analytic_vector_entry,
+    register_family,
+    registered_families,
+    unregister_family,
+)
 
 __version__ = "0.1.0"
 
 from . import envs  # noqa: E402  (registers the built-in families; needs the names above)
 
 # Names whose modules import torch, loaded on first use (PEP 562).
-_LAZY = {"MetaEnv": "core.meta_env", "Task": "core.tasks", "TaskBatch": "core.tasks", "validate_task": "core.tasks"}
+_LAZY = {
+    "MetaEnv": "core.meta_env",
+    "Task": "core.tasks",
+    "TaskBatch": "core.tasks",
+    "validate_task": "core.tasks",
+    "AnalyticDynamics": "core.analytic",
+    "AnalyticEnv": "core.analytic",
+    "StepResult": "core.analytic",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -26,7 +40,11 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AnalyticDynamics",
+    "AnalyticEnv",
     "FamilySpec",
+    "StepResult",
+    "analytic_vector_entry",
     "MetaEnv",
     "Task",
     "TaskBatch",
