@@ -20,7 +20,7 @@ from torch import Tensor
 from metarl.common.config import RunConfig
 from metarl.common.state import Checkpointable
 from metarl.common.training_env import make_training_env
-from metarl.common.trials import trial_steps
+from metarl.common.trials import draw_seed, trial_steps
 from metarl.core.tasks import TaskBatch
 
 
@@ -33,7 +33,7 @@ def collect(env: Any, adaptation: Adaptation, fast: FastParams, episodes: int, g
     policy = adaptation.policy
     n = next(iter(fast.values())).shape[0]
     params, context = adaptation.policy_inputs(fast)
-    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=device))
+    seed = draw_seed(generator)
     time = torch.zeros(env.num_envs, dtype=torch.long, device=device)
     steps: list[dict[str, Tensor]] = []
 
@@ -91,7 +91,7 @@ class GradientMetaLearner(Checkpointable):
 
     def sample_tasks(self) -> TaskBatch:
         """``meta_batch`` tasks from the family's training distribution (seeded by the learner)."""
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=self.device))
+        seed = draw_seed(self.generator)
         return self.env.sample_task_batch(self.cfg.meta_batch, seed=seed)
 
     def collect_rollouts(self, tasks: TaskBatch) -> list[InnerRollout]:

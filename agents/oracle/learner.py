@@ -19,7 +19,7 @@ from metarl.common.normalization import RewardNormalizer
 from metarl.common.ppo import clip_grad_and_step, ppo_losses
 from metarl.common.state import Checkpointable
 from metarl.common.training_env import TrainingTasks, make_training_env
-from metarl.common.trials import trial_steps
+from metarl.common.trials import draw_seed, trial_steps
 
 
 @dataclass
@@ -86,9 +86,6 @@ class OracleTrainer(Checkpointable):
         self.episode_returns: list[float] = []
 
     # ----- data collection -------------------------------------------------------------------------
-    def _seed(self) -> int:
-        return int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=self.device))
-
     @torch.no_grad()
     def collect(self) -> PPOBatch:
         """``num_steps`` steps of every sub-env from fresh episodes on freshly drawn tasks."""
@@ -96,7 +93,7 @@ class OracleTrainer(Checkpointable):
         env.set_tasks(self.training_tasks.draw())
         features = agent.features(env.get_tasks())
         condition = net.condition(features)
-        seed = self._seed()
+        seed = draw_seed(self.generator)
         if self.reward_scaler is not None:
             self.reward_scaler.restart()
         steps: dict[str, list[Tensor]] = defaultdict(list)

@@ -21,7 +21,7 @@ from metarl.common.config import RunConfig
 from metarl.common.replay import MultiTaskReplay
 from metarl.common.state import Checkpointable
 from metarl.common.training_env import make_training_env
-from metarl.common.trials import trial_steps
+from metarl.common.trials import draw_seed, trial_steps
 from metarl.core.tasks import TaskBatch
 
 
@@ -84,7 +84,7 @@ class PEARLLearner(Checkpointable):
         if len(env_tasks) != env.num_envs:
             raise ValueError(f"{len(task_ids)} tasks x {cfg.envs_per_task} envs per task != env.num_envs {env.num_envs}")
         env.set_tasks(self.train_tasks.select(env_tasks))
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=self.device))
+        seed = draw_seed(self.generator)
         z = self._fresh_z(env_tasks, z_source)
 
         def act(obs: Tensor) -> tuple[Tensor, dict[str, Tensor]]:

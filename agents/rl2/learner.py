@@ -19,7 +19,7 @@ from metarl.common.normalization import RewardNormalizer
 from metarl.common.ppo import clip_grad_and_step, minibatch_indices, ppo_losses, value_error
 from metarl.common.state import Checkpointable
 from metarl.common.training_env import TrainingTasks, make_training_env
-from metarl.common.trials import trial_steps
+from metarl.common.trials import draw_seed, trial_steps
 from metarl.common.trpo import trpo_step
 from metarl.core.vector import TaskVectorEnv
 
@@ -92,15 +92,12 @@ class RL2Learner(Checkpointable):
         # One value per iteration: the mean return of the episodes of its trials.
         self.episode_returns: list[float] = []
 
-    def _draw(self, high: int) -> int:
-        return int(torch.randint(0, high, (1,), generator=self.generator, device=self.device))
-
     @torch.no_grad()
     def collect(self) -> Trials:
         """One trial per sub-env on new tasks, every sub-env stepped together (``trial_steps``)."""
         env, agent, net = self.env, self.agent, self.agent.net
         env.set_tasks(self.training_tasks.draw())
-        seed = self._draw(2**31 - 1)
+        seed = draw_seed(self.generator)
         n, L = env.num_envs, self.bptt_length
         state = agent.begin_task(n)
         hidden, values, steps = [], [], []

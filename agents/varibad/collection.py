@@ -12,7 +12,7 @@ from metarl.common.distributions import encode_action
 from metarl.common.normalization import RewardNormalizer
 from metarl.common.protocol import Transition
 from metarl.common.training_env import TrainingTasks
-from metarl.common.trials import trial_steps
+from metarl.common.trials import draw_seed, trial_steps
 from metarl.core.tasks import TaskBatch
 from metarl.core.vector import TaskVectorEnv
 
@@ -64,7 +64,7 @@ def collect_trial(env: TaskVectorEnv, agent: VariBADAgent, tasks: TrainingTasks,
     """
     device, policy = agent.device, agent.policy
     env.set_tasks(tasks.draw())
-    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=device))
+    seed = draw_seed(generator)
     state = agent.begin_task(env.num_envs)
     if rewards is not None:
         rewards.restart()  # VecNormalize's running return, from 0 at each trial's start

@@ -8,6 +8,7 @@ import gymnasium as gym
 import torch
 
 from metarl.common.config import RunConfig
+from metarl.common.trials import draw_seed
 from metarl.core.tasks import TaskBatch
 from metarl.core.vector import TaskVectorEnv
 
@@ -42,6 +43,6 @@ class TrainingTasks:
         """``env.num_envs`` tasks, ready for ``env.set_tasks``."""
         n, device = self.env.num_envs, self.generator.device
         if self.train_set is None:
-            seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=device))
+            seed = draw_seed(self.generator)
             return self.env.sample_task_batch(n, seed=seed)
         return self.train_set.select(torch.randint(0, self.train_set.n, (n,), generator=self.generator, device=device))

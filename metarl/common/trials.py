@@ -38,6 +38,11 @@ def trial_input_dim(obs_space: spaces.Space, space: spaces.Space) -> int:
     return int(torch.Size(obs_space.shape).numel()) + action_dim(space) + 2
 
 
+def draw_seed(generator: torch.Generator) -> int:
+    """A reset seed for the envs, drawn from ``generator`` (one draw in [0, 2**31 - 1))."""
+    return int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=generator.device))
+
+
 # ----- the one trial collector -----------------------------------------------------------------
 #: A policy step for the collector: observations ``(n, ...)`` on the device -> env actions and
 #: whatever the caller wants kept beside each step (log-probabilities, values, inputs, ...).
