@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up metarl in ./.venv: torch first (a CPU build where there is no NVIDIA GPU), then the
-# package in editable mode. Usage: bash .ci/install.sh [EXTRAS], e.g. `bash .ci/install.sh dev`.
+# package in editable mode with Meta-World. Usage: bash .ci/install.sh [EXTRAS], e.g. `bash .ci/install.sh dev`.
 # Torch is installed once: an importable torch is kept, and metarl's range (torch>=2.2) admits
 # it, so pip never pulls a second (CUDA) build. Set METARL_TORCH_INDEX to a PyTorch wheel index
 # (e.g. PyTorch's CPU index) where the default index would give a CUDA build.
@@ -21,4 +21,7 @@ if ! "$py" -c "import torch" 2>/dev/null; then
 fi
 # setuptools in the venv lets the editable install build without an isolated build env.
 "$py" -m pip install -q "setuptools>=69" wheel
-"$py" -m pip install -q --no-build-isolation -e ".${extras:+[$extras]}"
+"$py" -m pip install -q --no-build-isolation -e ".[metaworld${extras:+,$extras}]"
+# Meta-World: Farama's package without its dependencies, whose `mujoco==3.3.0` pin would replace
+# the mujoco 4 metarl needs; its real dependencies come with the `metaworld` extra above.
+"$py" -m pip install -q --no-deps "metaworld==3.1.1"

@@ -10,7 +10,9 @@ if __name__ != "metarl.envs":
         "install metarl (pip install -e .) and import metarl.envs"
     )
 
-from metarl.core.registry import register_builtin_family
+import os
+
+from metarl.core.registry import generic_vector_entry, register_builtin_family
 
 # Analytic families: id suffix -> (entry point relative to this package, horizon)
 ANALYTIC_FAMILIES: dict[str, tuple[str, int]] = {
@@ -42,3 +44,17 @@ for _name, (_entry, _horizon) in ANALYTIC_FAMILIES.items():
 for _name, _entry in MUJOCO_FAMILIES.items():
     register_builtin_family(f"metarl/{_name}-v0", f"{__name__}.{_entry}", max_episode_steps=200,
                             vector_entry_point=f"{__name__}.vector_entries:{_name}")  # fmt: skip
+
+# Meta-World (needs the `metaworld` package, installed without its mujoco pin: see metaworld/):
+# ML1 of each of the 50 classes and the multi-class benchmarks, on Farama's classes. The batched
+# face is the generic one, its copies stepped in one subprocess per core.
+from .metaworld.benchmarks import CLASS_NAMES as _MW_CLASSES  # noqa: E402  (plain names, no import of metaworld)
+from .metaworld.benchmarks import MULTI_CLASS as _MW_MULTI  # noqa: E402
+from .metaworld.benchmarks import ml1_name as _ml1_name  # noqa: E402
+
+_MW_ENTRY = f"{__name__}.metaworld.family:MetaWorldEnv"
+for _bench in [*map(_ml1_name, _MW_CLASSES), *_MW_MULTI]:
+    register_builtin_family(f"metarl/{_bench}-v0", _MW_ENTRY, max_episode_steps=500, kwargs={"benchmark": _bench},
+                            vector_entry_point=generic_vector_entry(_MW_ENTRY, workers=os.cpu_count() or 1),
+                            group="metarl/ML1-<class>-v0" if _bench.startswith("ML1-") else None,
+                            disable_env_checker=True)  # fmt: skip  (it warns at every make that a hidden goal's bounds are [0, 0])

@@ -13,59 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from metarl.core.registry import registered_families
+from metarl.report.tables import envs_table, format_table
 
 # Each command imports what it needs (torch, gymnasium's envs, matplotlib) when it runs, so
 # `metarl --help` and argument or config errors answer at once.
 if TYPE_CHECKING:
     import numpy as np
-    from gymnasium import spaces
 
     from metarl.core.tasks import Task
     from metarl.report.results import AdaptationResult
-
-
-def space_summary(space: spaces.Space) -> str:
-    """Dimension of an observation or action space, e.g. ``17`` or ``discrete(5)``."""
-    from gymnasium import spaces
-
-    if isinstance(space, spaces.Discrete):
-        return f"discrete({int(space.n)})"
-    return "x".join(map(str, space.shape)) or "scalar"
-
-
-def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain-text table with left-aligned columns."""
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
-
-
-def envs_table(references: bool = False) -> str:
-    """The table printed by ``metarl envs``: one row per registered family (with its reference
-    definition when ``references``)."""
-    import gymnasium as gym
-
-    from metarl.core.tasks import describe_space
-
-    rows = []
-    for env_id, spec in registered_families().items():
-        env = gym.make(env_id).unwrapped
-        params = ", ".join(f"{k} {describe_space(s)}" for k, s in env.task_space.spaces.items())
-        splits = "/".join(f"{len(env.task_set(s))}" for s in env.available_splits())
-        rows.append(
-            [
-                env_id,
-                params,
-                space_summary(env.observation_space),
-                space_summary(env.action_space),
-                str(spec.max_episode_steps),
-                splits,
-                *([getattr(env, "reference", "")] if references else []),
-            ]
-        )
-        env.close()
-    header = ["id", "task parameters", "obs", "action", "horizon", "tasks train/test[/ood]"]
-    return format_table(header + (["reference"] if references else []), rows)
 
 
 def random_rollout(env_id: str, split: str, task_index: int, episodes: int, seed: int) -> tuple[Task, list[float]]:
@@ -130,13 +86,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _print_summary(result: AdaptationResult, folder: Path) -> None:
-    rows = [[str(e.episode), f"{e.mean:.3f}", f"[{e.ci_low:.3f}, {e.ci_high:.3f}]", str(e.n)] for e in result.summary()]
-    print(f"{result.agent} on {result.env_id} ({result.split} tasks): return per episode of experience")
-    print(format_table(["episode", "mean return", "95% CI", "tasks"], rows))
+    from metarl.report.tables import curve_text, success_text
+
+    print(curve_text(result))
     if result.references:
         from metarl.runner.references import format_references
 
         print(format_references(result.references))
+    if success_text(result):
+        print(success_text(result))
     print(f"written to {folder}")
 
 
@@ -227,24 +185,49 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     cfg = load_config(run_dir / "config.yaml")
+    if args.protocol == "metaworld":
+        _check_protocol(cfg.env.id, args)
     trainer = make_trainer(cfg, resolve_device(cfg.device))
     checkpoint = load_checkpoint(args.checkpoint or run_dir, cfg)
     restore_trainer(trainer, checkpoint)
-    episodes = args.episodes or cfg.eval.episodes
+    episodes, evaluation = args.episodes or cfg.eval.episodes, None
+    if args.protocol == "metaworld":  # adaptation episodes, then evaluation episodes, per held-out task
+        episodes, evaluation = args.adaptation_episodes + args.evaluation_episodes, args.evaluation_episodes
     # Its own folder (and TensorBoard run) beside the training record, which stays untouched.
     folder = f"{EVAL_DIR}/{args.tasks}-{episodes}ep-step{checkpoint_step(checkpoint['path'])}"
     with SummaryWriter(log_dir=str(run_dir / folder)) as writer:
         result = evaluate_run(
-            cfg, trainer, run_dir, writer, folder=folder, split=args.tasks, episodes=episodes, with_references=True
-        )
+            cfg, trainer, run_dir, writer, folder=folder, split=args.tasks, episodes=episodes, with_references=True,
+            evaluation_episodes=evaluation,
+        )  # fmt: skip
     _print_summary(result, run_dir / folder)
     return 0
 
 
+def _check_protocol(env_id: str, args: argparse.Namespace) -> None:
+    """``--protocol metaworld`` needs a family that reports success, and positive episode counts."""
+    import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
+
+    family = load_env_creator(gym.spec(env_id).entry_point)
+    if "success" not in getattr(family, "info_keys", ()):
+        raise ValueError(f"--protocol metaworld needs a family that reports success (Meta-World's); {env_id} does not")
+    for name in ("adaptation_episodes", "evaluation_episodes"):
+        value = getattr(args, name)
+        if value < (1 if name == "evaluation_episodes" else 0):
+            raise ValueError(f"--{name.replace('_', '-')} must be >= {int(name == 'evaluation_episodes')}, got {value}")
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from metarl.report.adaptation import plot_adaptation_curves
+    from metarl.report.adaptation import load_adaptation, plot_adaptation_curves
 
     print(f"wrote {plot_adaptation_curves(args.runs, args.out)}")
+    results = [load_adaptation(run) for run in args.runs]
+    if all(r.successes is not None and r.groups is not None and r.evaluation_episodes for r in results):
+        from metarl.report.success import plot_success_curves
+
+        out = Path(args.out)
+        print(f"wrote {plot_success_curves(results, out.with_name(f'{out.stem}-success{out.suffix}'))}")
     return 0
 
 
@@ -344,6 +327,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", default="test", choices=["test", "train", "ood"], help="task set (default: test)")
     p.add_argument("--episodes", type=int, default=None, help="episodes per task, K (default: the config's)")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default: the run's latest)")
+    p.add_argument(
+        "--protocol",
+        default="curve",
+        choices=["curve", "metaworld"],
+        help="curve: K episodes per task (default); metaworld: Meta-World's adaptation then evaluation episodes, "
+        "success rate per held-out class (Meta-World families)",
+    )
+    p.add_argument("--adaptation-episodes", type=int, default=10, help="with --protocol metaworld (default 10)")
+    p.add_argument("--evaluation-episodes", type=int, default=3, help="with --protocol metaworld (default 3)")
     p.set_defaults(func=_cmd_evaluate)
     p = sub.add_parser("plot", parents=[plugins], help="overlay the adaptation curves of several runs")
     p.add_argument("runs", nargs="+", help="run directories (or their eval/adaptation.json)")

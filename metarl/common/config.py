@@ -127,9 +127,14 @@ class EvalConfig:
     episodes: int = 3
     split: Literal["train", "test", "ood"] = "test"
     every_steps: int | None = None  # None: evaluate once, at the end of training
+    # On families that report success (Meta-World): how many of the last episodes are the
+    # protocol's evaluation phase (None: the family's, Meta-World's 3 after 10 adaptation ones).
+    evaluation_episodes: int | None = None
 
     def __post_init__(self):
         check(self.episodes >= 1, "episodes", self.episodes, "an integer >= 1")
+        e = self.evaluation_episodes
+        check(e is None or 0 <= e <= self.episodes, "evaluation_episodes", e, f"null or an integer in [0, episodes={self.episodes}]")
         every = self.every_steps
         check(every is None or every >= 1, "every_steps", every, "null or an integer >= 1")
 

@@ -61,6 +61,7 @@ class TrialStep:
     episode that ended at this step (float64; NaN where none did): the one meaning of
     ``charts/episodic_return``. ``episode_end``: with autoreset disabled, every sub-env's episode
     has ended (an agent's ``end_episode`` moment). ``extras``: what the policy returned beside the action.
+    ``info``: the family's ``info_keys`` entries of this step (float64, ``(n,)``; e.g. ``success``).
     """
 
     obs: Tensor
@@ -75,6 +76,7 @@ class TrialStep:
     episode_return: Tensor
     episode_end: bool
     extras: dict[str, Tensor]
+    info: dict[str, Tensor]
 
     @property
     def done(self) -> Tensor:
@@ -124,6 +126,7 @@ def _continuing(env: TaskVectorEnv, policy: Policy, episodes: int | None, total:
         action, extras = policy(obs)
         next_obs, reward, terminated, truncated, info = env.step(action)
         next_obs, terminated, truncated = next_obs.to(device), terminated.to(device), truncated.to(device)
+        kept = _info(env, info, device)
         reward = reward.to(device)
         done = terminated | truncated
         final_obs = next_obs
@@ -138,7 +141,7 @@ def _continuing(env: TaskVectorEnv, policy: Policy, episodes: int | None, total:
         episode_return = torch.where(done & valid, running, torch.nan)
         running = torch.where(done, 0.0, running)
         yield TrialStep(obs, action, reward, next_obs, final_obs, terminated & valid, truncated & valid, valid,
-                        trial_end, episode_return, False, extras)  # fmt: skip
+                        trial_end, episode_return, False, extras, kept)  # fmt: skip
         valid = valid & ~trial_end
         obs = next_obs
 
@@ -153,7 +156,7 @@ def _episodes(env: TaskVectorEnv, policy: Policy, episodes: int, seed: int | Non
         running = torch.zeros(n, dtype=torch.float64, device=device)
         while bool(active.any()):
             action, extras = policy(obs)
-            next_obs, reward, terminated, truncated, _ = env.step(action)
+            next_obs, reward, terminated, truncated, info = env.step(action)
             next_obs = torch.where(active.view(n, *[1] * (obs.ndim - 1)), next_obs.to(device), obs)
             reward = reward.to(device)
             reward = torch.where(active, reward, torch.zeros_like(reward))
@@ -163,5 +166,15 @@ def _episodes(env: TaskVectorEnv, policy: Policy, episodes: int, seed: int | Non
             still = active & ~done
             yield TrialStep(obs, action, reward, next_obs, next_obs, terminated, truncated, active,
                             done if k == episodes - 1 else torch.zeros_like(done), torch.where(done, running, torch.nan),
-                            not bool(still.any()), extras)  # fmt: skip
+                            not bool(still.any()), extras, _info(env, info, device))  # fmt: skip
             obs, active = next_obs, still
+
+
+def _info(env: TaskVectorEnv, info: dict, device: torch.device) -> dict[str, Tensor]:
+    """The family's ``info_keys`` entries of a step's ``info``; a batched face must provide them."""
+    keys = getattr(env.family, "info_keys", ())
+    missing = [k for k in keys if k not in info]
+    if missing:
+        raise KeyError(f"{type(env).__name__} left {missing} out of its step info; {type(env.family).__name__}.info_keys "
+                       f"promises {list(keys)}")  # fmt: skip
+    return {k: info[k].to(device) for k in keys}

@@ -67,6 +67,7 @@ class _LocalEnvs:
     def __init__(self, factory: EnvFactory, n: int, first: gym.Env | None = None) -> None:
         self.envs = ([first] if first is not None else []) + [factory() for _ in range(n - (first is not None))]
         self.obs_space = self.envs[0].observation_space
+        self.info_keys: tuple[str, ...] = tuple(getattr(self.envs[0], "info_keys", ()))
 
     def set_tasks(self, ids: Sequence[int], tasks: Sequence[Task]) -> None:
         for i, task in zip(ids, tasks):
@@ -78,14 +79,16 @@ class _LocalEnvs:
             out[j] = self._obs(self.envs[i].reset(seed=seed)[0], i)
         return out
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         n = len(self.envs)
         obs = np.empty((n, *self.obs_space.shape), self.obs_space.dtype)
         reward, terminated, truncated = np.empty(n), np.empty(n, bool), np.empty(n, bool)
+        infos = np.zeros((n, len(self.info_keys)))
         for i, env in enumerate(self.envs):
-            o, reward[i], terminated[i], truncated[i], _ = env.step(actions[i])
+            o, reward[i], terminated[i], truncated[i], info = env.step(actions[i])
             obs[i] = self._obs(o, i)
-        return obs, reward, terminated, truncated
+            infos[i] = [info[k] for k in self.info_keys]
+        return obs, reward, terminated, truncated, infos
 
     def call(self, name: str, args: tuple, kwargs: dict) -> list[Any]:
         out = []
@@ -208,10 +211,10 @@ class _WorkerEnvs:
         self._send("reset", self._split(ids, seeds))
         return np.concatenate([r for r in self._gather() if len(r)])
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         self._send("step", [(actions[int(s[0]) : int(s[-1]) + 1],) for s in self.shares])
         parts = self._gather()
-        return tuple(np.concatenate([p[k] for p in parts]) for k in range(4))  # type: ignore[return-value]
+        return tuple(np.concatenate([p[k] for p in parts]) for k in range(5))  # type: ignore[return-value]
 
     def call(self, name: str, args: tuple, kwargs: dict) -> list[Any]:
         self._send("call", [(name, args, kwargs)] * len(self.conns))
@@ -251,7 +254,8 @@ class GenericVectorEnv(TaskVectorEnv):
     to a worker (about 1 ms on a loaded 2-core CPU). ``device``, ``max_episode_steps``, ``tasks``,
     ``autoreset_mode`` and ``check_actions`` as for every ``TaskVectorEnv``. Observations keep
     the observation space's dtype; rewards are float64, as the single env's Python floats.
-    ``info`` holds ``final_obs``/``_final_obs`` only (the sub-envs' own infos are not batched).
+    ``info`` holds ``final_obs``/``_final_obs`` and the family's ``info_keys`` (float64 tensors of
+    the sub-envs' own ``info`` entries of that name; the rest of their infos is not batched).
     ``workers`` and ``start_method`` are this face's own options: the family never sees them.
     """
 
@@ -313,16 +317,17 @@ class GenericVectorEnv(TaskVectorEnv):
         act = action_tensor(
             actions, self.single_action_space, self.num_envs, "cpu", self._action_dtype, self.check_actions
         ).numpy()
-        obs, reward, terminated, own_truncation = self._envs.step(act)
+        obs, reward, terminated, own_truncation, infos = self._envs.step(act)
         self._obs = obs
         self._elapsed += 1
         truncated = torch.from_numpy(own_truncation)  # TimeLimit ORs the env's own truncation in
         if self.max_episode_steps is not None:
             truncated = truncated | (self._elapsed >= self.max_episode_steps)
-        terminated_t, info = torch.from_numpy(terminated), {}
+        terminated_t = torch.from_numpy(terminated)
+        info = {k: torch.from_numpy(infos[:, j].copy()) for j, k in enumerate(self.family.info_keys)}
         if self.metadata["autoreset_mode"] is AutoresetMode.SAME_STEP:
             done = terminated_t | truncated
-            info = {"final_obs": torch.from_numpy(obs.copy()), "_final_obs": done}
+            info |= {"final_obs": torch.from_numpy(obs.copy()), "_final_obs": done}
             if bool(done.any()):
                 self._reset_state(done)
                 self._elapsed.masked_fill_(done, 0)

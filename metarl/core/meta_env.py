@@ -53,6 +53,12 @@ class MetaEnv(gym.Env):
     trial_episodes: ClassVar[int] = 2
     #: One-line name of the reference definition, shown by ``metarl envs``.
     reference: ClassVar[str] = ""
+    #: Numeric per-step ``info`` entries (e.g. ``"success"``) that the batched faces pass through
+    #: as float64 tensors ``info[key]`` of shape ``(num_envs,)``, and evaluation records.
+    info_keys: ClassVar[tuple[str, ...]] = ()
+    #: Episodes after the ``trial_episodes`` adaptation ones in which an evaluation measures
+    #: success (Meta-World's protocol); 0 where the adaptation curve is the whole evaluation.
+    evaluation_episodes: ClassVar[int] = 0
 
     _task: Task
 
@@ -65,6 +71,10 @@ class MetaEnv(gym.Env):
     @abstractmethod
     def _sample_task_batch(self, rng: np.random.Generator, n: int, distribution: Distribution) -> dict[str, np.ndarray]:
         """Draw ``n`` tasks as a dict of arrays with leading dimension ``n``."""
+
+    def task_group(self, task: Task) -> str | None:
+        """The group a task belongs to in reports (Meta-World: its class), or ``None``."""
+        return None
 
     def enumerate_tasks(self) -> list[Task] | None:
         """All tasks of a family that has only a few (then train = test = all), else ``None``."""
@@ -135,6 +145,11 @@ class MetaEnv(gym.Env):
             return self.sample_task_batch(self.num_ood_tasks, TASK_SET_SEEDS["ood"], "ood")
         size = self.num_train_tasks if split == "train" else self.num_test_tasks
         return self.sample_task_batch(size, TASK_SET_SEEDS[split], "train")
+
+    def task_set_size(self, split: Split) -> int:
+        """The number of tasks of ``task_set(split)`` (families whose sets are costly to build
+        say it without building them)."""
+        return len(next(iter(self.task_set_batch(split).values())))
 
     def available_splits(self) -> tuple[str, ...]:
         """The task splits this family provides."""

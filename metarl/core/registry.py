@@ -24,6 +24,9 @@ class FamilySpec:
     #: What ``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")`` calls: a
     #: ``"module:attr"`` string or a callable (``generic_vector_entry`` when none was given).
     vector_entry_point: str | gym.envs.registration.VectorEnvCreator | None = None
+    #: Families that differ only in an option share a ``group`` (e.g. ``"metarl/ML1-<class>-v0"``):
+    #: ``metarl envs`` lists a group on one line.
+    group: str | None = None
 
 
 _FAMILIES: dict[str, FamilySpec] = {}
@@ -176,12 +179,25 @@ def _check_family_class(id: str, cls: Any) -> None:
     check_task_space(task_space, f"{id}: {cls.__name__}")
 
 
-def register_builtin_family(id: str, entry_point: str, *, max_episode_steps: int, vector_entry_point: str) -> None:
+def register_builtin_family(
+    id: str,
+    entry_point: str,
+    *,
+    max_episode_steps: int,
+    vector_entry_point: str | VectorEntry,
+    kwargs: dict[str, Any] | None = None,
+    group: str | None = None,
+    disable_env_checker: bool = False,
+) -> None:
     """Register one of metarl's own families by ``"module:attr"`` strings without importing them,
     so ``import metarl`` stays light (no torch); its class is loaded at the first ``make``. The
-    built-in classes are checked by the tests instead of at import."""
-    gym.register(id=id, entry_point=entry_point, vector_entry_point=vector_entry_point, max_episode_steps=max_episode_steps)
-    _FAMILIES[id] = FamilySpec(id, entry_point, max_episode_steps, {}, vector_entry_point)
+    built-in classes are checked by the tests instead of at import. ``kwargs`` go to the family
+    (both faces), as a registration's ``kwargs`` do in gymnasium; ``group``: see ``FamilySpec``;
+    ``disable_env_checker``: no passive checker in ``gymnasium.make`` (the tests run the full ones)."""
+    kwargs = dict(kwargs or {})
+    gym.register(id=id, entry_point=entry_point, vector_entry_point=vector_entry_point,
+                 max_episode_steps=max_episode_steps, kwargs=kwargs, disable_env_checker=disable_env_checker)  # fmt: skip
+    _FAMILIES[id] = FamilySpec(id, entry_point, max_episode_steps, kwargs, vector_entry_point, group)
 
 
 def registered_families() -> dict[str, FamilySpec]:

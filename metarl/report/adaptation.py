@@ -18,6 +18,10 @@
   family defines one). Files without the optional entries (older ones) still load.
 - ``adaptation.png``: the curve (see ``metarl.report.plotting``), with the references and the episodes
   after which the agent adapts marked.
+- On families that report success (Meta-World), the CSV also has ``group`` (the task's class)
+  and ``success`` (0/1: success at any step of the episode) columns, the JSON
+  ``evaluation_episodes``, and Meta-World's protocol is written beside them
+  (``success.{csv,json,png}``, see ``metarl.report.success``).
 """
 
 from __future__ import annotations
@@ -81,6 +85,15 @@ def write_adaptation(
     atomic_write_bytes(folder / "adaptation.json", json.dumps(meta, indent=2) + "\n")
     figure = adaptation_figure([result_curve(result)], title=result_title(result))
     atomic_write_bytes(folder / "adaptation.png", figure_png(figure))
+    report = None
+    if result.successes is not None and result.groups is not None and result.evaluation_episodes:
+        from metarl.report.success import write_success
+
+        report = write_success(result, folder)
+    if writer is not None and report is not None:
+        writer.add_scalar("eval/success_rate", report.overall.success_rate, step)
+        for row in report.classes:
+            writer.add_scalar(f"eval/success_rate/{row.name}", row.success_rate, step)
     if writer is not None:
         for s in summary:
             writer.add_scalar(f"eval/adaptation/return_ep{s.episode}", s.mean, step)
@@ -115,9 +128,16 @@ def load_adaptation(path: str | os.PathLike) -> AdaptationResult:
     returns = np.zeros((n, episodes))
     lengths = np.zeros((n, episodes), dtype=np.int64)
     tasks: list[Task | None] = [None] * n
+    has_success = bool(rows) and "success" in rows[0]
+    successes = np.zeros((n, episodes), dtype=bool) if has_success else None
+    groups: list[str] | None = [""] * n if bool(rows) and "group" in rows[0] else None
     for row in rows:
         i, k = int(row["task_index"]), int(row["episode"]) - 1
         returns[i, k], lengths[i, k] = float(row["return"]), int(row["length"])
+        if successes is not None:
+            successes[i, k] = row["success"] == "1"
+        if groups is not None:
+            groups[i] = row["group"]
         if tasks[i] is None:
             tasks[i] = {name: _parse_param(name, spec, row) for name, spec in meta["task_parameters"].items()}
     # step, adaptation_* and references are optional: files written before they existed lack them.
@@ -126,6 +146,7 @@ def load_adaptation(path: str | os.PathLike) -> AdaptationResult:
         meta["env"], meta["split"], meta["agent"], tasks, returns, lengths, meta["seed"], meta.get("step"),
         meta.get("adaptation_episodes"), meta.get("adaptation_updates"),
         None if references is None else {str(k): float(v) for k, v in references.items()},
+        successes, groups, meta.get("evaluation_episodes"),
     )  # fmt: skip
 
 
@@ -168,11 +189,15 @@ def _csv_text(result: AdaptationResult) -> str:
     param_header = [c for name, v in first.items() for c in _param_columns(name, np.asarray(v))]
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["task_index", *param_header, "episode", "return", "length"])
+    group = ["group"] if result.groups is not None else []
+    success = ["success"] if result.successes is not None else []
+    w.writerow(["task_index", *param_header, *group, "episode", "return", "length", *success])
     for i, task in enumerate(result.tasks):
         cells = [c for v in task.values() for c in _param_cells(np.asarray(v))]
+        cells += [result.groups[i]] if result.groups is not None else []
         for k in range(result.episodes):
-            w.writerow([i, *cells, k + 1, repr(float(result.returns[i, k])), int(result.lengths[i, k])])
+            done = [int(result.successes[i, k])] if result.successes is not None else []
+            w.writerow([i, *cells, k + 1, repr(float(result.returns[i, k])), int(result.lengths[i, k]), *done])
     return out.getvalue()
 
 
@@ -198,6 +223,7 @@ def _summary_json(result: AdaptationResult, summary: list[EpisodeSummary]) -> di
         "adaptation_episodes": result.adaptation_episodes,
         "adaptation_updates": result.adaptation_updates,
         **({} if result.references is None else {"references": result.references}),
+        **({} if result.evaluation_episodes is None else {"evaluation_episodes": result.evaluation_episodes}),
     }
 
 

@@ -65,6 +65,10 @@ class AdaptationResult:
     ``load_adaptation``; ``None`` when unknown); ``adaptation_episodes`` and
     ``adaptation_updates``, the agent's attributes of those names (see ``metarl.common.protocol``);
     ``references``, reference returns on the same tasks (``metarl.runner.references``).
+    On families that report success (Meta-World): ``successes``, ``(n_tasks, K)`` bool (success
+    at any step of the episode); ``groups``, each task's group (its class); and
+    ``evaluation_episodes``, how many of the last episodes are the protocol's evaluation phase
+    (``metarl.report.success``).
     """
 
     env_id: str
@@ -78,6 +82,9 @@ class AdaptationResult:
     adaptation_episodes: int | None = None
     adaptation_updates: int | None = None
     references: dict[str, float] | None = None
+    successes: np.ndarray | None = None
+    groups: list[str] | None = None
+    evaluation_episodes: int | None = None
 
     def __post_init__(self) -> None:
         if self.returns.ndim != 2 or self.returns.shape != self.lengths.shape or len(self.tasks) != len(self.returns):
@@ -85,6 +92,15 @@ class AdaptationResult:
                 f"returns {self.returns.shape} and lengths {self.lengths.shape} must be (n_tasks, episodes) "
                 f"with n_tasks = {len(self.tasks)} tasks"
             )
+        if self.successes is not None:
+            self.successes = np.asarray(self.successes, dtype=bool)
+            if self.successes.shape != self.returns.shape:
+                raise ValueError(f"successes {self.successes.shape} must have the shape of returns {self.returns.shape}")
+        if self.groups is not None and len(self.groups) != len(self.tasks):
+            raise ValueError(f"groups has {len(self.groups)} entries; expected one per task ({len(self.tasks)})")
+        e = self.evaluation_episodes
+        if e is not None and not (isinstance(e, (int, np.integer)) and 0 <= e <= self.episodes):
+            raise ValueError(f"evaluation_episodes must be an integer in [0, {self.episodes}], got {e!r}")
 
     @property
     def episodes(self) -> int:

@@ -41,6 +41,9 @@ class AdaptationRollout:
     returns: torch.Tensor
     lengths: torch.Tensor
     state: AgentState
+    #: ``(n, K)`` bool: ``info["success"]`` was 1 at some step of the episode (families whose
+    #: ``info_keys`` name ``success``, e.g. Meta-World; ``None`` elsewhere).
+    successes: torch.Tensor | None = None
 
 
 def run_adaptation(
@@ -77,6 +80,8 @@ def run_adaptation(
     n = env.num_envs
     returns = torch.zeros(n, episodes, dtype=torch.float64, device=env.device)
     lengths = torch.zeros(n, episodes, dtype=torch.int64, device=env.device)
+    successes = torch.zeros(n, episodes, dtype=torch.bool, device=env.device)
+    has_success = "success" in getattr(env.family, "info_keys", ())
     if isinstance(agent, TaskAware):
         agent.set_tasks(env.get_tasks())
     state = agent.begin_task(n)
@@ -95,10 +100,12 @@ def run_adaptation(
                                                 step.truncated, step.valid))  # fmt: skip
         returns[:, k] += step.reward
         lengths[:, k] += step.valid.long()
+        if has_success:  # Meta-World's rule: an episode succeeds if success is 1 at any step
+            successes[:, k] |= step.valid & (step.info["success"] > 0)
         if step.episode_end:
             state = agent.end_episode(state)
             k += 1
-    return AdaptationRollout(returns, lengths, state)
+    return AdaptationRollout(returns, lengths, state, successes if has_success else None)
 
 
 def evaluate_adaptation(
@@ -112,13 +119,17 @@ def evaluate_adaptation(
     env_kwargs: Mapping[str, Any] | None = None,
     deterministic: bool = True,
     tasks: Sequence[Mapping[str, Any]] | None = None,
+    evaluation_episodes: int | None = None,
 ) -> AdaptationResult:
     """The adaptation curve of ``agent`` on the fixed task set ``split`` of family ``env_id``.
 
     Builds the batched env with one sub-env per task (autoreset disabled) on ``device`` and
-    runs ``run_adaptation``. ``episodes`` defaults to the family's ``trial_episodes``;
+    runs ``run_adaptation``. ``episodes`` defaults to the family's ``trial_episodes`` plus its
+    ``evaluation_episodes`` (Meta-World's protocol: adaptation episodes, then evaluation ones);
     ``env_kwargs`` go to ``gymnasium.make_vec`` (family and backend options); ``tasks``
-    replaces the task set (the result's split is then ``"custom"``). The agent's optional
+    replaces the task set (the result's split is then ``"custom"``). On families that report
+    success, the last ``evaluation_episodes`` (default: the family's) are the protocol's evaluation
+    phase (``metarl.report.success``). The agent's optional
     ``adaptation_episodes`` and ``adaptation_updates`` are recorded in the result.
     """
     marks = {name: _optional_count(agent, name, minimum) for name, minimum in _ADAPTATION_MARKS.items()}
@@ -132,6 +143,13 @@ def evaluate_adaptation(
             if not list(tasks):
                 raise ValueError("tasks is empty; give at least one task or tasks=None for the task set")
             batch = family.validate_task_batch(stack_task_list(list(tasks), family.task_space))
+        groups = [family.task_group(t) for t in unstack_tasks(batch)]
+        if evaluation_episodes is None:
+            evaluation_episodes = int(family.evaluation_episodes)
+        if episodes is None:
+            episodes = family.trial_episodes + evaluation_episodes
+        if not isinstance(evaluation_episodes, (int, np.integer)) or not 0 <= evaluation_episodes <= episodes:
+            raise ValueError(f"evaluation_episodes must be an integer in [0, episodes={episodes}], got {evaluation_episodes!r}")
     finally:
         family.close()
     env = gym.make_vec(
@@ -144,8 +162,6 @@ def evaluate_adaptation(
         **kwargs,
     )
     try:
-        if episodes is None:
-            episodes = env.family.trial_episodes
         rollout = run_adaptation(agent, env, episodes, deterministic=deterministic, seed=seed)
     finally:
         env.close()
@@ -158,6 +174,9 @@ def evaluate_adaptation(
         rollout.lengths.cpu().numpy(),
         seed,
         **marks,
+        successes=None if rollout.successes is None else rollout.successes.cpu().numpy(),
+        groups=None if all(g is None for g in groups) else [str(g) for g in groups],
+        evaluation_episodes=int(evaluation_episodes) if rollout.successes is not None else None,
     )
 
 

@@ -61,12 +61,14 @@ def evaluate_run(
     split: str | None = None,
     episodes: int | None = None,
     with_references: bool = False,
+    evaluation_episodes: int | None = None,
 ) -> AdaptationResult:
     """The adaptation curve of ``trainer.agent`` on held-out tasks (``split`` and ``episodes``
     default to the config's ``eval`` section), written into ``run_dir / folder`` and, with a
     ``writer``, to TensorBoard at ``trainer.env_steps``.
 
-    ``with_references``: also score a random policy (and the family's known-task optimum where
+    ``evaluation_episodes``: Meta-World's evaluation phase (default: the config's, else the
+    family's; see ``evaluate_adaptation``). ``with_references``: also score a random policy (and the family's known-task optimum where
     it defines one) on the same tasks, recorded beside the curve (``metarl.runner.references``).
 
     The global random generators are left as they were, so evaluating (or not, or more often)
@@ -79,6 +81,7 @@ def evaluate_run(
         result = evaluate_adaptation(
             trainer.agent, cfg.env.id, split=split, episodes=episodes, seed=cfg.seed, device=device,
             env_kwargs=cfg.env.kwargs,
+            evaluation_episodes=cfg.eval.evaluation_episodes if evaluation_episodes is None else evaluation_episodes,
         )  # fmt: skip
         if with_references:  # the same tasks, seed and env options as the curve
             result.references = reference_returns(cfg.env.id, split, episodes, cfg.seed, cfg.env.kwargs, device)

@@ -116,8 +116,9 @@ def test_metarl_envs_lists_every_family_with_dimensions():
     out = subprocess.run(
         [sys.executable, "-m", "metarl.cli", "envs"], capture_output=True, text=True, check=True
     ).stdout
-    for env_id in metarl.registered_families():
-        assert env_id in out
+    for env_id, spec in metarl.registered_families().items():
+        assert (spec.group or env_id) in out  # a group of families (Meta-World's ML1) is one line
+    assert "metarl/ML1-<class>-v0 (50 families)" in out
     assert re.search(r"metarl/PointRobot-v0\s+goal \[-1, 1\]\^2\s+2\s+2\s+20\s+100/30/30", out)
     with_refs = subprocess.run(
         [sys.executable, "-m", "metarl.cli", "envs", "--references"], capture_output=True, text=True, check=True
@@ -176,7 +177,8 @@ def test_every_built_in_family_passes_the_registration_checks():
     from metarl.core.registry import _check_family_class
 
     built_in = {id: spec for id, spec in registered_families().items() if id.startswith("metarl/")}
-    assert len(built_in) == 14
+    assert len(built_in) == 14 + 50 + 4  # and Meta-World's ML1 of each class, ML10, ML45, MT10, MT50
     for id, spec in built_in.items():
         _check_family_class(id, load_env_creator(spec.entry_point))
-        assert callable(load_env_creator(spec.vector_entry_point)), id
+        entry = spec.vector_entry_point
+        assert callable(load_env_creator(entry) if isinstance(entry, str) else entry), id
