@@ -144,10 +144,10 @@ def evaluate_adaptation(
                 raise ValueError("tasks is empty; give at least one task or tasks=None for the task set")
             batch = family.validate_task_batch(stack_task_list(list(tasks), family.task_space))
         groups = [family.task_group(t) for t in unstack_tasks(batch)]
-        if evaluation_episodes is None:
-            evaluation_episodes = int(family.evaluation_episodes)
         if episodes is None:
-            episodes = family.trial_episodes + evaluation_episodes
+            episodes = family.trial_episodes + int(family.evaluation_episodes)
+        if evaluation_episodes is None:  # the family's, as far as the episodes run reach
+            evaluation_episodes = min(int(family.evaluation_episodes), episodes)
         if not isinstance(evaluation_episodes, (int, np.integer)) or not 0 <= evaluation_episodes <= episodes:
             raise ValueError(f"evaluation_episodes must be an integer in [0, episodes={episodes}], got {evaluation_episodes!r}")
     finally:

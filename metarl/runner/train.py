@@ -219,6 +219,12 @@ def _train(
     checkpoint_due = Schedule(cfg.train.checkpoint_every, start_steps)
     eval_due = Schedule(cfg.eval.every_steps, start_steps)
     with Logger(run_dir, resume_step=resume_step) as logger, progress, stop_on_signal() as stop:
+
+        def checkpoint() -> None:  # at the current `step`
+            logger.flush()
+            state = {"trainer": trainer.state_dict(), "rng": rng_state(), "train_seconds": train_seconds()}
+            save_checkpoint(run_dir, state, step, cfg)
+
         while True:
             metrics = trainer.train_iteration()
             step = trainer.env_steps
@@ -236,12 +242,14 @@ def _train(
                 logger.scalar("perf/train_seconds", seconds_so_far, step)
             progress.update(step, **({"ret": float(np.mean(new_returns))} if new_returns else {}))
             if evaluated:
-                evaluate_run(cfg, trainer, run_dir, logger.writer, with_references=last)
+                try:
+                    evaluate_run(cfg, trainer, run_dir, logger.writer, with_references=last)
+                except Exception:
+                    checkpoint()  # the training is kept; `metarl evaluate` redoes the evaluation
+                    raise
             if checkpoint_due.due(step) or last or stop:
                 # After this step's logs and evaluation (flushed), so resuming from it redoes none of them.
-                logger.flush()
-                state = {"trainer": trainer.state_dict(), "rng": rng_state(), "train_seconds": train_seconds()}
-                save_checkpoint(run_dir, state, step, cfg)
+                checkpoint()
             if last or stop:
                 break
     if stop:

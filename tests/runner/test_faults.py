@@ -338,3 +338,17 @@ def test_a_run_in_the_default_directory_starts_without_warnings(tmp_path, monkey
     (run,) = (tmp_path / "runs").iterdir()
     assert checkpoint_paths(run) and not [w for w in recwarn if "restarting" in str(w.message)]
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_failing_evaluation_keeps_the_training_in_a_checkpoint(tmp_path, monkeypatch):
+    """An evaluation that raises (here at the first one, step 120) must not lose the steps
+    trained: the checkpoint of that step is written before the error reaches the user."""
+    run = tmp_path / "run"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the evaluation broke")
+
+    monkeypatch.setattr(training, "evaluate_run", broken)
+    with pytest.raises(RuntimeError, match="the evaluation broke"):
+        training.train(load_config(RL2, [*RL2_ARGS[1:], "train.total_steps=400"]), run)
+    assert [checkpoint_step(p) for p in checkpoint_paths(run)] == [120]
