@@ -12,7 +12,8 @@ nothing is pickled). Each layer is known by its type:
   ``np_random``, and its episode: an ``AnalyticEnv``'s state tensor and torch generator, or a
   MuJoCo env's integration state (``mj_getState``: time, qpos, qvel, act, warm start, controls,
   ...) with the quantities MuJoCo derived at the last step, which the next step reads before it
-  simulates (e.g. the centre of mass a velocity reward starts from).
+  simulates (e.g. the centre of mass a velocity reward starts from), or what the family's own
+  ``episode_state`` returns (Meta-World's: its Farama env's physics and attributes).
 
 Any other type is a ``TypeError`` naming it when the state is saved.
 """
@@ -186,6 +187,26 @@ def _load_mujoco(env: MujocoEnv, state: dict[str, Any]) -> None:
         mujoco.mj_setState(model, data, numpy_like(integration[element.name], element.name, like), element)
 
 
+def _save_episode(env: MetaEnv) -> dict[str, Any]:
+    episode = env.episode_state()
+    return {**_save_family(env), "episode": _tree(episode, "episode", array)}
+
+
+def _load_episode(env: MetaEnv, state: dict[str, Any]) -> None:
+    _load_family(env, state)
+    env.load_episode_state(_tree(check(state["episode"], dict, "episode"), "episode", lambda v, w: tensor(v, w).numpy()))
+
+
+def _tree(value: Any, where: str, leaf: Callable) -> Any:
+    """A family's episode state with its arrays converted by ``leaf`` (to tensors and back); the
+    rest must be plain values."""
+    if isinstance(value, dict):
+        return {check(k, str, f"{where} key"): _tree(v, f"{where}[{k!r}]", leaf) for k, v in value.items()}
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return leaf(value, where)
+    return check(value, PLAIN, where)
+
+
 def _layer(obj: gym.Env) -> tuple[Callable, Callable]:
     """The save and load functions of one layer of a training env."""
     if type(obj) in WRAPPERS:
@@ -194,10 +215,12 @@ def _layer(obj: gym.Env) -> tuple[Callable, Callable]:
         save, load = _save_analytic, _load_analytic
     elif isinstance(obj, MujocoEnv) and isinstance(obj, MetaEnv):  # ... or in its MjData
         save, load = _save_mujoco, _load_mujoco
+    elif isinstance(obj, MetaEnv) and callable(getattr(obj, "episode_state", None)):  # ... or says it (Meta-World)
+        save, load = _save_episode, _load_episode
     else:
         raise TypeError(f"{type(obj).__module__}.{type(obj).__qualname__} is not a wrapper or env whose state metarl "
                         f"can checkpoint (known: {', '.join(t.__qualname__ for t in WRAPPERS)}, AnalyticEnv, "
-                        "MuJoCo families)")  # fmt: skip
+                        "MuJoCo families, families with episode_state)")  # fmt: skip
     return save, load
 
 

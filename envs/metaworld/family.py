@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from typing import Any, ClassVar, Literal
 
+import mujoco
 import numpy as np
 from gymnasium import spaces
 
@@ -252,6 +253,46 @@ class MetaWorldEnv(MetaEnv):
             self._env.close()
             self._env, self._env_class = None, None
 
+    # ----- the episode, for checkpoints (SB3 runs stop and resume mid-episode) -------------------------
+    def episode_state(self) -> dict[str, Any]:
+        """The current episode as arrays and plain values: the Farama env's MuJoCo integration
+        state (``mj_getState``) and its Python attributes that are numbers, flags, strings or
+        arrays (the episode constants its reset computed, the previous frame, the step count)."""
+        env = self._env
+        physics = np.empty(mujoco.mj_stateSize(env.model, _INTEGRATION))
+        mujoco.mj_getState(env.model, env.data, physics, _INTEGRATION)
+        plain = {k: v for k, v in vars(env).items() if _is_plain(v)}
+        # Some attributes are live views of MjData (Farama's init_left_pad = data.body("leftpad").xpos
+        # follows the pad all episode): kept as "which field, where", to be views again on load.
+        views = {k: _view_of(env.data, v) for k, v in plain.items() if isinstance(v, np.ndarray)}
+        views = {k: v for k, v in views.items() if v is not None}
+        return {"physics": physics, "attributes": {k: _plain(v) for k, v in plain.items() if k not in views},
+                "views": {k: {"field": f, "start": i, "size": n} for k, (f, i, n) in views.items()}}  # fmt: skip
+
+    def load_episode_state(self, state: dict[str, Any]) -> None:
+        """Continue the episode ``episode_state`` saved, on this env's current task (set first)."""
+        env = self._env
+        env.reset()  # the task's model fields (sites, bodies its reset places) as the saved episode had them
+        attributes = state["attributes"]
+        unknown = sorted(set(attributes) - {k for k, v in vars(env).items() if _is_plain(v)})
+        if unknown:
+            raise ValueError(f"the saved Meta-World episode has attributes {unknown} that {type(env).__name__} lacks")
+        for name, value in attributes.items():
+            setattr(env, name, np.array(value) if isinstance(value, np.ndarray) else value)
+        for name, view in state.get("views", {}).items():
+            field = getattr(env.data, str(view["field"])) if str(view["field"]) in _data_fields(env.data) else None
+            start, size = int(view["start"]), int(view["size"])
+            if field is None or not 0 <= start <= field.size - size:
+                raise ValueError(f"the saved Meta-World episode's {name!r} views MjData.{view['field']} at "
+                                 f"{start}:{start + size}, which {type(env).__name__} does not have")  # fmt: skip
+            setattr(env, name, field.reshape(-1)[start : start + size])
+        physics = np.asarray(state["physics"], dtype=np.float64)
+        if physics.shape != (mujoco.mj_stateSize(env.model, _INTEGRATION),):
+            raise ValueError(f"the saved physics state has shape {physics.shape}; {type(env).__name__} needs "
+                             f"({mujoco.mj_stateSize(env.model, _INTEGRATION)},)")  # fmt: skip
+        mujoco.mj_setState(env.model, env.data, physics, _INTEGRATION)
+        mujoco.mj_forward(env.model, env.data)
+
     @property
     def farama_env(self) -> Any:
         """The Farama env (mujoco-4-compatible subclass) playing the current task."""
@@ -293,6 +334,35 @@ def _observation_space(probe: Any, partially_observable: bool) -> spaces.Box:
     finally:
         probe._partially_observable = saved
         probe.__dict__.pop("sawyer_observation_space", None)
+
+_INTEGRATION = mujoco.mjtState.mjSTATE_INTEGRATION  # time, qpos, qvel, act, warm start, mocap, controls
+
+
+def _data_fields(data: Any) -> list[str]:
+    return [n for n in dir(data) if not n.startswith("_") and isinstance(getattr(data, n, None), np.ndarray)]
+
+
+def _view_of(data: Any, value: np.ndarray) -> tuple[str, int, int] | None:
+    """``(field, start, size)`` when ``value`` is a contiguous 1-D view of an MjData array."""
+    for name in _data_fields(data):
+        field = getattr(data, name)
+        if field.size and np.shares_memory(field, value) and value.ndim == 1 and value.flags.c_contiguous:
+            offset = value.__array_interface__["data"][0] - field.__array_interface__["data"][0]
+            return name, offset // field.itemsize, value.size
+    return None
+
+
+def _is_plain(value: Any) -> bool:
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "biuf"
+    return value is None or isinstance(value, (bool, int, float, str, np.bool_, np.integer, np.floating))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    return value.item() if isinstance(value, np.generic) else value
+
 
 def _union(boxes: list[spaces.Box]) -> spaces.Box:
     low = np.min([b.low for b in boxes], axis=0)

@@ -72,6 +72,11 @@ class MetaEnv(gym.Env):
     def _sample_task_batch(self, rng: np.random.Generator, n: int, distribution: Distribution) -> dict[str, np.ndarray]:
         """Draw ``n`` tasks as a dict of arrays with leading dimension ``n``."""
 
+    #: Families whose episode is not an ``AnalyticEnv`` state or a gymnasium ``MujocoEnv``'s MjData
+    #: may define ``episode_state() -> dict`` (numpy arrays and plain values) and
+    #: ``load_episode_state(state)`` (on the same task, set first), so training that stops
+    #: mid-episode (Stable-Baselines3's) resumes exactly; Meta-World's families do.
+
     def task_group(self, task: Task) -> str | None:
         """The group a task belongs to in reports (Meta-World: its class), or ``None``."""
         return None

@@ -175,3 +175,24 @@ def test_generic_batched_face_passes_success_through_and_equals_the_single_env()
         successes |= info["success"] > 0
     assert bool(successes.all()), "the expert reaches every goal within 120 steps"
     vec.close()
+
+
+def test_an_episode_saved_mid_way_continues_exactly_in_a_fresh_env():
+    """What an SB3 checkpoint keeps of a Meta-World sub-env: the episode continues bit for bit."""
+    env = gym.make("metarl/ML1-pick-place-v0").unwrapped
+    task = env.task_set("test")[3]
+    env.reset(options={"task": task})
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        env.step(rng.uniform(-1, 1, 4))
+    state = env.episode_state()
+    fresh = gym.make("metarl/ML1-pick-place-v0").unwrapped
+    fresh.set_task(task)
+    fresh.load_episode_state(state)
+    for _ in range(30):
+        action = rng.uniform(-1, 1, 4)
+        a, b = env.step(action), fresh.step(action)
+        np.testing.assert_array_equal(a[0], b[0])
+        assert a[1:4] == b[1:4] and a[4] == b[4]
+    with pytest.raises(ValueError, match="lacks"):
+        fresh.load_episode_state({**state, "attributes": {**state["attributes"], "bogus": 1.0}})
