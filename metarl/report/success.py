@@ -10,7 +10,8 @@ Reported:
   (episodes counted as independent trials), and the mean return of those episodes (the full
   500-step return: unlike Meta-World we do not cut an episode at its first success);
 - overall: the mean of the class rates (Meta-World averages per class), with a 95% stratified
-  bootstrap interval (tasks resampled within their class, 2000 resamples, fixed seed);
+  bootstrap interval (tasks resampled within their class, 2000 resamples, fixed seed; with one
+  class, that class's Wilson interval);
 - per episode index ``1..K``: the class-averaged success rate and its bootstrap interval (the
   success curve, success on the y-axis; ``metarl plot`` overlays runs).
 
@@ -119,6 +120,8 @@ def success_report(result: AdaptationResult) -> SuccessReport:
         k, n = int(success[mask].sum()), int(success[mask].size)
         rows.append(ClassSuccess(name, int(mask.sum()), n, k, k / n, *wilson(k, n), float(returns[mask].mean())))
     mean, low, high = class_averaged(success.mean(axis=1, keepdims=True), result.groups)[:, 0]
+    if len(rows) == 1:  # one class (ML1): its Wilson interval (a bootstrap of all-equal outcomes is a point)
+        low, high = rows[0].ci_low, rows[0].ci_high
     overall = ClassSuccess("overall", len(result.tasks), int(success.size), int(success.sum()), float(mean),
                            float(low), float(high), float(np.mean([r.mean_return for r in rows])))  # fmt: skip
     per_episode = class_averaged(result.successes.astype(np.float64), result.groups)
