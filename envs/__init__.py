@@ -46,15 +46,19 @@ for _name, _entry in MUJOCO_FAMILIES.items():
                             vector_entry_point=f"{__name__}.vector_entries:{_name}")  # fmt: skip
 
 # Meta-World (needs the `metaworld` package, installed without its mujoco pin: see metaworld/):
-# ML1 of each of the 50 classes and the multi-class benchmarks, on Farama's classes. The batched
-# face is the generic one, its copies stepped in one subprocess per core.
+# ML1 of each of the 50 classes and the multi-class benchmarks, on Farama's classes.
+from .metaworld.batched import CLASSES as _MW_BATCHED  # noqa: E402  (names only)
 from .metaworld.benchmarks import CLASS_NAMES as _MW_CLASSES  # noqa: E402  (plain names, no import of metaworld)
 from .metaworld.benchmarks import MULTI_CLASS as _MW_MULTI  # noqa: E402
 from .metaworld.benchmarks import ml1_name as _ml1_name  # noqa: E402
 
 _MW_ENTRY = f"{__name__}.metaworld.family:MetaWorldEnv"
+_MW_NATIVE = f"{__name__}.metaworld.batched.vector:MetaWorldVectorEnv"
+_CORES = os.cpu_count() or 1
 for _bench in [*map(_ml1_name, _MW_CLASSES), *_MW_MULTI]:
+    # The classes with a native batched face (mujoco.batch / MuJoCo Warp) use it; the others get
+    # the generic face, its copies stepped in one subprocess per core.
+    _native = _bench.startswith("ML1-") and f"{_bench[4:]}-v3" in _MW_BATCHED
     register_builtin_family(f"metarl/{_bench}-v0", _MW_ENTRY, max_episode_steps=500, kwargs={"benchmark": _bench},
-                            vector_entry_point=generic_vector_entry(_MW_ENTRY, workers=os.cpu_count() or 1),
-                            group="metarl/ML1-<class>-v0" if _bench.startswith("ML1-") else None,
-                            disable_env_checker=True)  # fmt: skip  (it warns at every make that a hidden goal's bounds are [0, 0])
+                            vector_entry_point=_MW_NATIVE if _native else generic_vector_entry(_MW_ENTRY, workers=_CORES),
+                            group="metarl/ML1-<class>-v0" if _bench.startswith("ML1-") else None)  # fmt: skip

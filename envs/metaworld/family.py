@@ -81,8 +81,11 @@ class MetaWorldEnv(MetaEnv):
         # Goals known to pass their class's reset (Meta-World's sets, sampled ones, checked ones).
         self._accepted: set[tuple[str, bytes]] = set()
         self._task_space = self._build_task_space()
-        self.observation_space = _union([_observation_space(self._probe(c), self.partially_observable)
-                                         for c in self.class_names])  # fmt: skip
+        # Farama's bounds of both settings together (the goal's range and the zeros of a hidden goal):
+        # a hidden goal's own [0, 0] bounds would make every checker warn.
+        self.observation_space = _union([_observation_space(self._probe(c), hidden)
+                                         for c in self.class_names for hidden in (False, True)])  # fmt: skip
+        self.num_train_tasks, self.num_test_tasks = self.task_set_size("train"), self.task_set_size("test")
         self.action_space = spaces.Box(-1.0, 1.0, (4,), np.float32)
         self._env: Any = None
         self._env_class: str | None = None

@@ -187,16 +187,14 @@ def register_builtin_family(
     vector_entry_point: str | VectorEntry,
     kwargs: dict[str, Any] | None = None,
     group: str | None = None,
-    disable_env_checker: bool = False,
 ) -> None:
     """Register one of metarl's own families by ``"module:attr"`` strings without importing them,
     so ``import metarl`` stays light (no torch); its class is loaded at the first ``make``. The
     built-in classes are checked by the tests instead of at import. ``kwargs`` go to the family
-    (both faces), as a registration's ``kwargs`` do in gymnasium; ``group``: see ``FamilySpec``;
-    ``disable_env_checker``: no passive checker in ``gymnasium.make`` (the tests run the full ones)."""
+    (both faces), as a registration's ``kwargs`` do in gymnasium; ``group``: see ``FamilySpec``."""
     kwargs = dict(kwargs or {})
     gym.register(id=id, entry_point=entry_point, vector_entry_point=vector_entry_point,
-                 max_episode_steps=max_episode_steps, kwargs=kwargs, disable_env_checker=disable_env_checker)  # fmt: skip
+                 max_episode_steps=max_episode_steps, kwargs=kwargs)  # fmt: skip
     _FAMILIES[id] = FamilySpec(id, entry_point, max_episode_steps, kwargs, vector_entry_point, group)
 
 
