@@ -101,6 +101,8 @@ def run_adaptation(
         returns[:, k] += step.reward
         lengths[:, k] += step.valid.long()
         if has_success:  # Meta-World's rule: an episode succeeds if success is 1 at any step
+            if "success" not in step.info:
+                raise KeyError(f"{type(env).__name__} leaves 'success' out of its step info, which its family reports")
             successes[:, k] |= step.valid & (step.info["success"] > 0)
         if step.episode_end:
             state = agent.end_episode(state)
