@@ -37,10 +37,7 @@ def reset_mocap_welds(env: Any) -> None:
 def compatible(cls: type) -> type:
     """``cls`` (a Meta-World ``SawyerXYZEnv`` class) with ``reset_mocap_welds`` that works on
     mujoco 3.3 and 4.0 alike; the same subclass object for the same class."""
-    sub = type(cls.__name__, (cls,), {"reset_mocap_welds": reset_mocap_welds, "__module__": __name__})
-    # Meta-World pickles the class into its tasks (``Task.data``): reachable by name, it pickles.
-    globals()[cls.__name__] = sub
-    return sub
+    return type(cls.__name__, (cls,), {"reset_mocap_welds": reset_mocap_welds, "__module__": __name__})
 
 
 def env_class(name: str) -> type:
