@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from metarl.common.checks import ConfigError
-from metarl.common.config import RunConfig, config_diff, config_to_dict, load_config, save_config
+from metarl.common.config import RunConfig, config_diff, config_to_dict, from_dict, load_config, save_config
 from metarl.common.files import atomic_write
 from metarl.report.results import EVAL_DIR
 from metarl.runner.lock import LOCK_FILE
@@ -323,12 +323,22 @@ def _check_matches(ckpt: dict[str, Any], path: Path, cfg: RunConfig | None) -> d
         raise CheckpointError(
             f"checkpoint {str(path)!r} was written by agent {ckpt['agent']!r}, but the run's agent is {cfg.agent!r}"
         )
-    diffs = [diff for diff in config_diff(ckpt["config"], config_to_dict(cfg)) if not _may_differ(diff)]
+    diffs = [diff for diff in config_diff(_with_defaults(ckpt["config"]), config_to_dict(cfg)) if not _may_differ(diff)]
     if diffs:
         raise CheckpointError(
             f"checkpoint {str(path)!r} was written under a different config (checkpoint -> run): " + "; ".join(diffs)
         )
     return ckpt
+
+
+def _with_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's config with the keys added to metarl since it was written at their
+    defaults (so a new option does not stop older runs from resuming); as written when it no
+    longer loads (a key since removed: the diff names it)."""
+    try:
+        return config_to_dict(from_dict(data))
+    except (ValueError, TypeError, KeyError):
+        return data
 
 
 def resume_run(

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import metarl.runner.runs
@@ -352,3 +353,15 @@ def test_a_failing_evaluation_keeps_the_training_in_a_checkpoint(tmp_path, monke
     with pytest.raises(RuntimeError, match="the evaluation broke"):
         training.train(load_config(RL2, [*RL2_ARGS[1:], "train.total_steps=400"]), run)
     assert [checkpoint_step(p) for p in checkpoint_paths(run)] == [120]
+
+
+def test_a_checkpoint_from_before_a_new_config_option_resumes(tmp_path):
+    """A key added to the config schema since a checkpoint was written takes its default there."""
+    run = tmp_path / "run"
+    assert train_cli(*RL2_ARGS, "train.total_steps=120", "--run-dir", str(run)) == 0
+    path = checkpoint_paths(run)[-1]
+    ckpt = torch.load(path, weights_only=True)
+    del ckpt["config"]["eval"]["evaluation_episodes"]  # as written before that option existed
+    torch.save(ckpt, path)
+    assert train_cli("--resume", str(run), "train.total_steps=240") == 0
+    assert checkpoint_step(checkpoint_paths(run)[-1]) == 240
