@@ -45,6 +45,8 @@ class MetaWorldEnv(MetaEnv):
     or ``"v1"``. ``partially_observable``: hide the goal (zeros in the last 3 entries); ``None``
     takes the benchmark's setting (hidden for ML, shown for MT). ``task_seed``: the seed of
     Meta-World's task sets (``metaworld.ML10(seed=task_seed)`` gives the same tasks).
+    ``class_one_hot``: append the one-hot of the task's class to the observation (Meta-World's
+    ``OneHotWrapper``, the usual input of multi-task agents on MT10/MT50).
     """
 
     metadata = {"render_modes": ["human", "rgb_array", "depth_array"], "render_fps": 80}
@@ -62,6 +64,7 @@ class MetaWorldEnv(MetaEnv):
         partially_observable: bool | None = None,
         task_seed: int = 0,
         render_mode: str | None = None,
+        class_one_hot: bool = False,
     ) -> None:
         self.benchmark: Benchmark = find_benchmark(benchmark)
         if reward_function_version not in ("v1", "v2"):
@@ -76,6 +79,9 @@ class MetaWorldEnv(MetaEnv):
             self.benchmark.partially_observable if partially_observable is None else bool(partially_observable)
         )
         self.render_mode = render_mode
+        if class_one_hot not in (True, False):
+            raise ValueError(f"class_one_hot must be True or False, got {class_one_hot!r}")
+        self.class_one_hot = bool(class_one_hot)
         self.task_seed = int(task_seed)
         self.class_names = self.benchmark.classes
         # Goals known to pass their class's reset (Meta-World's sets, sampled ones, checked ones).
@@ -85,6 +91,11 @@ class MetaWorldEnv(MetaEnv):
         # a hidden goal's own [0, 0] bounds would make every checker warn.
         self.observation_space = _union([_observation_space(self._probe(c), hidden)
                                          for c in self.class_names for hidden in (False, True)])  # fmt: skip
+        if self.class_one_hot:
+            n = len(self.class_names)
+            low, high = self.observation_space.low, self.observation_space.high
+            self.observation_space = spaces.Box(np.concatenate([low, np.zeros(n)]), np.concatenate([high, np.ones(n)]),
+                                                dtype=np.float64)  # fmt: skip
         self.num_train_tasks, self.num_test_tasks = self.task_set_size("train"), self.task_set_size("test")
         self.action_space = spaces.Box(-1.0, 1.0, (4,), np.float32)
         self._env: Any = None
@@ -236,7 +247,7 @@ class MetaWorldEnv(MetaEnv):
         super().reset(seed=seed)
         self._reset_task_option(options)
         obs, info = self._env.reset()
-        return obs, info
+        return self._observation(obs), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Farama's step: reward (v2 or v1) and ``info`` (``success`` and the other entries) as it computes them."""
@@ -244,7 +255,14 @@ class MetaWorldEnv(MetaEnv):
         if action.shape != (4,) or not np.all(np.isfinite(action)):
             raise ValueError(f"action must be 4 finite numbers (x, y, z, gripper) in [-1, 1], got {action!r}")
         obs, reward, terminated, truncated, info = self._env.step(action)
-        return obs, float(reward), bool(terminated), bool(truncated), info
+        return self._observation(obs), float(reward), bool(terminated), bool(truncated), info
+
+    def _observation(self, obs: np.ndarray) -> np.ndarray:
+        if not self.class_one_hot:
+            return obs
+        one_hot = np.zeros(len(self.class_names))
+        one_hot[self.class_names.index(self._env_class)] = 1.0
+        return np.concatenate([obs, one_hot])
 
     def render(self) -> Any:
         """Farama's rendering of the current class (``render_mode`` given at construction)."""

@@ -197,3 +197,15 @@ def test_an_episode_saved_mid_way_continues_exactly_in_a_fresh_env():
         assert a[1:4] == b[1:4] and a[4] == b[4]
     with pytest.raises(ValueError, match="lacks"):
         fresh.load_episode_state({**state, "attributes": {**state["attributes"], "bogus": 1.0}})
+
+
+def test_class_one_hot_observations_for_multi_task_agents():
+    env = gym.make("metarl/MT10-v0", class_one_hot=True).unwrapped
+    assert env.observation_space.shape == (49,)
+    push = env.class_names.index("push-v3")
+    task = next(t for t in env.task_set("train") if int(t["env_class"]) == push)
+    obs, _ = env.reset(options={"task": task})
+    np.testing.assert_array_equal(obs[39:], np.eye(10)[push])
+    assert env.observation_space.contains(obs) and env.observation_space.contains(env.step(np.zeros(4))[0])
+    with pytest.raises(ValueError, match="class_one_hot must be True or False"):
+        gym.make("metarl/MT10-v0", class_one_hot="yes")

@@ -45,6 +45,9 @@ def _family_and_env(family_cls: Any, class_name: str | None, family_kwargs: dict
 
             family_kwargs = {**family_kwargs, "benchmark": ml1_name(class_name)}
     family = family_cls(**family_kwargs)
+    if getattr(family, "class_one_hot", False):
+        raise ValueError("class_one_hot=True is not available on the native batched face (one class per batch); "
+                         "it is for the multi-class benchmarks (metarl/MT10-v0, ...)")  # fmt: skip
     names = tuple(family.class_names)
     if class_name is None:
         if len(names) != 1:
