@@ -11,22 +11,16 @@ when the puck is within 0.05 of the goal; success within 0.07.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from .mixed import Mixed, select, value
 from .puck import PuckClass
-from .rewards import gripper_closed, hamacher_product, norm, tolerance
+from .rewards import gripper_closed, hamacher_product, norm, tolerance, without_y
 from .sawyer import Episode, SimView
 
 PAD_SUCCESS_MARGIN = 0.05
 XZ_SUCCESS_MARGIN = 0.005
 OBJ_RADIUS = 0.015
-
-
-def _without_y(x: Tensor) -> Tensor:
-    """``x + (0, -x_y, 0)``: the point on the x-z plane, as the reference builds it."""
-    return torch.stack((x[:, 0], x[:, 1] - x[:, 1], x[:, 2]), dim=-1)
 
 
 class PickPlace(PuckClass):
@@ -55,8 +49,8 @@ class PickPlace(PuckClass):
         right_caging = tolerance(delta_right, bounds, right_margin, "long_tail")
         left_caging = tolerance(delta_left, bounds, left_margin, "long_tail")
         y_caging = hamacher_product(left_caging, right_caging)
-        tcp_obj_xz = norm(_without_y(tcp) - _without_y(obj))
-        xz_margin = norm(_without_y(ep["obj_init_pos"]) - _without_y(ep["init_tcp"])) - XZ_SUCCESS_MARGIN
+        tcp_obj_xz = norm(without_y(tcp) - without_y(obj))
+        xz_margin = norm(without_y(ep["obj_init_pos"]) - without_y(ep["init_tcp"])) - XZ_SUCCESS_MARGIN
         xz_caging = tolerance(tcp_obj_xz, (0.0, XZ_SUCCESS_MARGIN), xz_margin, "long_tail")
         closed = gripper_closed(action, y_caging)
         caging = hamacher_product(y_caging, xz_caging)

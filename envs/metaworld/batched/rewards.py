@@ -84,6 +84,12 @@ def norm(x: Tensor) -> Tensor:
     return torch.linalg.vector_norm(x, dim=-1)
 
 
+def without_y(x: Tensor) -> Tensor:
+    """``x + (0, -x_y, 0)`` of points ``(n, 3)``: the point on the x-z plane, built as the
+    reference builds it (the y entry subtracted from itself, not dropped)."""
+    return torch.stack((x[:, 0], x[:, 1] - x[:, 1], x[:, 2]), dim=-1)
+
+
 def gripper_closed(action: Tensor, like: Tensor, effort: float = 1.0) -> Mixed:
     """``min(max(0, a[3]), effort) / effort`` of the float32 actions ``(n, 4)`` as the reference
     computes it: a NumPy float32 where ``0 < a[3] <= effort``, else the Python number 0 or 1.

@@ -19,17 +19,12 @@ import torch
 from torch import Tensor
 
 from .puck import PuckClass
-from .rewards import hamacher_product, norm, tolerance
+from .rewards import hamacher_product, norm, tolerance, without_y
 from .sawyer import Episode, SimView
 
 TARGET_RADIUS = 0.05
 PAD_SUCCESS_MARGIN = 0.05
 XZ_SUCCESS_MARGIN = 0.01
-
-
-def _without_y(x: Tensor) -> Tensor:
-    """``x + (0, -x_y, 0)``: the point on the x-z plane, as the reference builds it."""
-    return torch.stack((x[:, 0], x[:, 1] - x[:, 1], x[:, 2]), dim=-1)
 
 
 class SweepInto(PuckClass):
@@ -68,8 +63,8 @@ class SweepInto(PuckClass):
         left_gripping = tolerance(delta_left, gripping_bounds, left_margin, "long_tail")
         y_caging = hamacher_product(right_caging, left_caging)
         y_gripping = hamacher_product(right_gripping, left_gripping)
-        tcp_obj_xz = norm(_without_y(self.tcp_center(s)) - _without_y(obj))
-        xz_margin = norm(_without_y(ep["obj_init_pos"]) - _without_y(ep["init_tcp"])) - XZ_SUCCESS_MARGIN
+        tcp_obj_xz = norm(without_y(self.tcp_center(s)) - without_y(obj))
+        xz_margin = norm(without_y(ep["obj_init_pos"]) - without_y(ep["init_tcp"])) - XZ_SUCCESS_MARGIN
         xz_caging = tolerance(tcp_obj_xz, (0.0, XZ_SUCCESS_MARGIN), xz_margin, "long_tail")
         caging = hamacher_product(y_caging, xz_caging)
         gripping = torch.where(caging > 0.95, y_gripping, 0.0)
