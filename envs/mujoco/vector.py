@@ -35,7 +35,7 @@ from .definitions import RAND_PARAM_FIELDS, SimState, scaled_model_fields
 MODEL_FIELDS = ("body_mass",)
 
 
-def _view(array: np.ndarray) -> torch.Tensor:
+def tensor_view(array: np.ndarray) -> torch.Tensor:
     """A tensor sharing memory with ``array`` (read-only outputs included: torch only reads them)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "non-writable array": we never write these
@@ -61,12 +61,12 @@ class MujocoBatchBackend:
 
     def data_field(self, name: str) -> torch.Tensor:
         """Live ``(N, ...)`` tensor of an MjData field (state fields writable)."""
-        return _view(self.batch.bind(name))
+        return tensor_view(self.batch.bind(name))
 
     def model_field(self, name: str, per_world: bool) -> torch.Tensor:
         """Live model field: ``(N, ...)`` per-world values (writable) or ``(1, ...)`` shared ones."""
         if per_world:
-            return _view(self.batch.expand(name))
+            return tensor_view(self.batch.expand(name))
         return torch.from_numpy(getattr(self.model, name))[None]
 
     def reset(self, ids: torch.Tensor) -> None:

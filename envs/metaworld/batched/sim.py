@@ -15,7 +15,6 @@ model fields (``model_field``), and the operations a Meta-World step and reset n
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import mujoco
@@ -23,16 +22,10 @@ import numpy as np
 import torch
 from mujoco.batch import Batch
 
+from ...mujoco.vector import tensor_view
 from .kinematics import compose, normalize, quat_to_mat, rotate
 
 BACKENDS = ("mujoco", "warp")
-
-
-def _view(array: np.ndarray) -> torch.Tensor:
-    """A tensor sharing memory with ``array`` (read-only outputs included: torch only reads them)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "non-writable array": we never write these
-        return torch.from_numpy(array)
 
 
 class MujocoSim:
@@ -49,12 +42,12 @@ class MujocoSim:
 
     def data_field(self, name: str) -> torch.Tensor:
         """Live ``(N, ...)`` tensor of an MjData field (``geom_xmat``/``site_xmat`` as ``(..., 3, 3)``)."""
-        view = _view(self.batch.bind(name))
+        view = tensor_view(self.batch.bind(name))
         return view.unflatten(-1, (3, 3)) if name.endswith("xmat") else view
 
     def model_field(self, name: str) -> torch.Tensor:
         """Live per-world ``(N, ...)`` values of a model field (``Batch.expand``; writable)."""
-        return _view(self.batch.expand(name))
+        return tensor_view(self.batch.expand(name))
 
     def reset(self, ids: torch.Tensor) -> None:
         self.batch.reset(ids.numpy(), stage=mujoco.mjtStage.mjSTAGE_NONE)
@@ -73,7 +66,7 @@ class MujocoSim:
 
     def state(self) -> torch.Tensor:
         """Live ``(N, nstate)`` rows of each world's full integration state (``mjSTATE_INTEGRATION``)."""
-        return _view(self.batch.state)
+        return tensor_view(self.batch.state)
 
 
 #: Substeps per launch of a long partial step on ``warp`` (the hand settling: 249 + 1 substeps).
