@@ -93,8 +93,9 @@ def _print_summary(result: AdaptationResult, folder: Path) -> None:
         from metarl.runner.references import format_references
 
         print(format_references(result.references))
-    if success_text(result):
-        print(success_text(result))
+    success = success_text(result)
+    if success:
+        print(success)
     print(f"written to {folder}")
 
 

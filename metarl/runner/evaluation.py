@@ -145,7 +145,8 @@ def evaluate_adaptation(
             if not list(tasks):
                 raise ValueError("tasks is empty; give at least one task or tasks=None for the task set")
             batch = family.validate_task_batch(stack_task_list(list(tasks), family.task_space))
-        groups = [family.task_group(t) for t in unstack_tasks(batch)]
+        task_list = unstack_tasks(batch)
+        groups = [family.task_group(t) for t in task_list]
         if episodes is None:
             episodes = family.trial_episodes + int(family.evaluation_episodes)
         if evaluation_episodes is None:  # the family's, as far as the episodes run reach
@@ -171,7 +172,7 @@ def evaluate_adaptation(
         env_id,
         split,
         agent_name(agent),
-        unstack_tasks(batch),
+        task_list,
         rollout.returns.cpu().numpy(),
         rollout.lengths.cpu().numpy(),
         seed,
