@@ -37,6 +37,8 @@ class Logger:
         self.run_dir = Path(run_dir)
         # TensorBoard drops earlier events at steps >= purge_step; the checkpoint's own step stays.
         purge_step = None if resume_step is None else resume_step + 1
+        if purge_step is not None:
+            _wait_past_newest_event_file(self.run_dir)
         self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=purge_step, flush_secs=flush_secs)
 
     def scalar(self, tag: str, value: float, step: int) -> None:
@@ -65,6 +67,23 @@ class Logger:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _wait_past_newest_event_file(run_dir: Path) -> None:
+    """Sleep (under a second) until a new event file would sort after every existing one.
+
+    TensorBoard reads a directory's event files in name order and applies a purge only to events
+    read before it. Names start with the creation second, then host, pid and a per-process counter
+    compared as text (``10`` < ``9``), so two files made within one second can read in the wrong
+    order and resurrect the purged steps.
+    """
+    seconds = [
+        int(parts[3])
+        for f in run_dir.glob("events.out.tfevents.*")
+        if len(parts := f.name.split(".")) > 3 and parts[3].isdigit()
+    ]
+    if seconds and (wait := max(seconds) + 1 - time.time()) > 0:
+        time.sleep(wait)
 
 
 #: Seconds between the plain progress lines written where output is not a terminal.

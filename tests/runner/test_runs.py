@@ -304,6 +304,20 @@ def test_logger_on_resume_drops_what_was_logged_after_the_checkpoint(tmp_path):
     assert scalars(tmp_path, "charts/episodic_return") == [(100, 100.0), (200, 200.0), (300, -300.0)]
 
 
+def test_logger_resume_purges_even_when_the_old_event_file_sorts_late_within_its_second(tmp_path):
+    # Event file names end in a per-process counter compared as text: a file made in the same
+    # second with counter 10 sorts before one with counter 9, and TensorBoard would then read the
+    # purge before the events it drops (a flaky CI failure). Force the worst case.
+    with Logger(tmp_path) as logger:
+        for step in (100, 200, 300):
+            logger.scalar("charts/episodic_return", step, step)
+    (old,) = tmp_path.glob("events.out.tfevents.*")
+    old.rename(old.with_name(old.name.rsplit(".", 1)[0] + ".99999"))
+    with Logger(tmp_path, resume_step=100) as logger:
+        logger.scalar("charts/episodic_return", -200, 200)
+    assert scalars(tmp_path, "charts/episodic_return") == [(100, 100.0), (200, -200.0)]
+
+
 # --- progress ----------------------------------------------------------------------------------
 
 
