@@ -16,8 +16,10 @@ For every batched class, with the goal visible (the experts read it):
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import gymnasium as gym
 import mujoco
@@ -220,11 +222,16 @@ def test_bad_arguments_are_refused_with_what_is_allowed():
 
 
 # ----- warp ----------------------------------------------------------------------------------------
-#: Measured (60 synchronised steps, 4 worlds, expert and random actions): observations 9.7e-4
-#: (pick-place, the puck in the gripper), rewards 3.2e-3 (drawer-close: its Gaussian reach term
-#: is steep), other info entries 1e-3.
-WARP_TOL = {"obs": 3e-3, "reward": 2e-2}
-#: Per-class overrides of ``WARP_TOL`` (contact-rich classes), each with the measurement behind it.
+def _warp_check():
+    """``benchmarks/metaworld_warp_check.py``, which measures every class (the suite runs a few)."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "metaworld_warp_check.py"
+    spec = importlib.util.spec_from_file_location("metaworld_warp_check", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: Per-class overrides of the script's ``WARP_TOL`` (contact-rich classes), each with the measurement behind it.
 WARP_TOL_BY_CLASS: dict[str, dict[str, float]] = {
     # The caging reward is steep where the gripper pushes the puck: one float32 step from a
     # synchronised state moved the reward by 0.088 (the class code alone, evaluated in float32 on
@@ -232,7 +239,8 @@ WARP_TOL_BY_CLASS: dict[str, dict[str, float]] = {
     "sweep-into-v3": {"reward": 0.15},
 }
 #: The classes run on Warp in the suite: Warp compiles each model on the CPU (10 to 30 s), so one
-#: of each kind: a free puck, a grasp, a door whose frame moves per world, a drawer, a sweep in contact.
+#: of each kind: a free puck, a grasp, a door whose frame moves per world, a drawer, a sweep in
+#: contact. The script runs all of them (README, "Meta-World on mujoco 4").
 WARP_CLASSES = ("reach-v3", "pick-place-v3", "door-open-v3", "drawer-open-v3", "sweep-into-v3")
 
 
@@ -241,31 +249,11 @@ def test_warp_one_step_from_a_synchronised_state_agrees(name):
     """MuJoCo Warp (float32) against MuJoCo C: along the expert's trajectory on the ``mujoco``
     backend, every 15 steps its state is copied into the ``warp`` env and both take the same step."""
     pytest.importorskip("mujoco_warp")
-    n = 2
-    kwargs = dict(num_envs=n, class_name=name, partially_observable=False, autoreset_mode="disabled")
-    ref = MetaWorldVectorEnv(backend="mujoco", num_threads=1, **kwargs)
-    warp = MetaWorldVectorEnv(backend="warp", **kwargs)
-    assert warp.sim.dtype == torch.float32
-    obs, _ = ref.reset()
-    warp.reset()
-    expert = _expert(name)
-    tol = {**WARP_TOL, **WARP_TOL_BY_CLASS.get(name, {})}
-    for t in range(1, 46):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            action = torch.as_tensor(np.stack([expert.get_action(o.copy()) for o in obs.numpy()]), dtype=torch.float32)
-        if t % 15:
-            obs, *_ = ref.step(action)
-            continue
-        warp.set_state(ref.get_state())
-        obs, rew_r, _, _, info_r = ref.step(action)
-        obs_w, rew_w, _, _, info_w = warp.step(action)
-        assert obs_w.dtype == torch.float32
-        np.testing.assert_allclose(obs_w.double().numpy(), obs.numpy(), atol=tol["obs"], err_msg=f"step {t}")
-        np.testing.assert_allclose(rew_w.double().numpy(), rew_r.numpy(), atol=tol["reward"], err_msg=f"step {t}")
-        for key in warp.defn.info_keys:
-            np.testing.assert_allclose(info_w[key].double().numpy(), info_r[key].numpy(), atol=tol["reward"],
-                                       err_msg=f"info[{key!r}] at step {t}")  # fmt: skip
+    check = _warp_check()
+    tol = {**check.WARP_TOL, **WARP_TOL_BY_CLASS.get(name, {})}
+    worst = check.warp_deviations(name)
+    assert worst["obs"] <= tol["obs"], worst
+    assert max(worst["reward"], worst["info"]) <= tol["reward"], worst
 
 
 def test_warp_moves_static_bodies_per_world():
