@@ -12,7 +12,7 @@ if __name__ != "metarl.envs":
 
 import os
 
-from metarl.core.registry import VectorEntry, generic_vector_entry, register_builtin_family
+from metarl.core.registry import generic_vector_entry, register_builtin_family
 
 # Analytic families: id suffix -> (entry point relative to this package, horizon)
 ANALYTIC_FAMILIES: dict[str, tuple[str, int]] = {
@@ -54,8 +54,7 @@ from .metaworld.benchmarks import ml1_name as _ml1_name  # noqa: E402
 
 _MW_ENTRY = f"{__name__}.metaworld.family:MetaWorldEnv"
 _MW_NATIVE = f"{__name__}.metaworld.batched.vector:MetaWorldVectorEnv"
-# Multi-class benchmarks: the native face when all their classes are batched, decided at make_vec.
-_MW_MULTI_FACE = VectorEntry(f"{__name__}.metaworld.batched.benchmark_vector:benchmark_face", _MW_ENTRY)
+_MW_NATIVE_MULTI = f"{__name__}.metaworld.batched.benchmark_vector:MetaWorldBenchmarkVectorEnv"
 _CORES = os.cpu_count() or 1
 for _bench in [*map(_ml1_name, _MW_CLASSES), *_MW_MULTI]:
     # The classes with a native batched face (mujoco.batch / MuJoCo Warp) use it; the others get
@@ -63,7 +62,7 @@ for _bench in [*map(_ml1_name, _MW_CLASSES), *_MW_MULTI]:
     if _bench.startswith("ML1-"):
         _vector = _MW_NATIVE if f"{_bench[4:]}-v3" in _MW_BATCHED else None
     else:
-        _vector = _MW_MULTI_FACE
+        _vector = _MW_NATIVE_MULTI  # one batch per class (Farama's envs for a class without one)
     register_builtin_family(f"metarl/{_bench}-v0", _MW_ENTRY, max_episode_steps=500, kwargs={"benchmark": _bench},
                             vector_entry_point=_vector or generic_vector_entry(_MW_ENTRY, workers=_CORES),
                             group="metarl/ML1-<class>-v0" if _bench.startswith("ML1-") else None)  # fmt: skip

@@ -38,7 +38,10 @@ from metarl.envs.metaworld.family import MetaWorldEnv  # noqa: E402
 CLASSES_UNDER_TEST = batched_classes()
 TASKS = (0, 1)  # indices into the training set (the experts solve both for every class here)
 RANDOM_STEPS = 50
-EXPERT_STEPS = 120  # every expert here succeeds within ~85 steps
+EXPERT_STEPS = 120  # the experts succeed on both tasks within 17 to 106 steps, but for:
+#: classes whose expert needs longer on TASKS (first success on Farama's env: pick-out-of-hole at
+#: steps 113 and 121, bin-picking at 135 and 123, box-close at 120 and 147, disassemble at 74 and 204).
+EXPERT_STEPS_BY_CLASS = {"pick-out-of-hole-v3": 150, "bin-picking-v3": 160, "box-close-v3": 170, "disassemble-v3": 220}
 RTOL, ATOL = 1e-6, 1e-9
 
 
@@ -112,7 +115,7 @@ def trajectories(request):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the experts warn about their gains
         random = run(name, "random", RANDOM_STEPS)
-        expert = run(name, "expert", EXPERT_STEPS)
+        expert = run(name, "expert", EXPERT_STEPS_BY_CLASS.get(name, EXPERT_STEPS))
     return name, random, expert
 
 
@@ -140,9 +143,10 @@ def test_expert_trajectories_equal_farama_and_succeed(trajectories):
 
 
 def test_definitions_equal_farama_on_the_same_states(trajectories):
-    """Farama's states (every other step of both trajectories), one per world, evaluated at once."""
+    """Farama's states (every third of both trajectories' states, so both tasks' worlds), one per
+    world, evaluated at once."""
     name, (random, _, tasks), (expert, _, _) = trajectories
-    picks = [(rec, i) for rec in (random, expert) for i in range(0, len(rec.states), 2)]
+    picks = [(rec, i) for rec in (random, expert) for i in range(0, len(rec.states), 3)]
     n = len(picks)
     world_tasks = [tasks[i % len(TASKS)] for _, i in picks]
     env = MetaWorldVectorEnv(num_envs=n, class_name=name, partially_observable=False, num_threads=1,
@@ -214,7 +218,7 @@ def test_a_multi_class_family_runs_one_class_per_batch():
 
 def test_bad_arguments_are_refused_with_what_is_allowed():
     with pytest.raises(ValueError, match="no batched face yet"):
-        MetaWorldVectorEnv(num_envs=1, class_name="assembly-v3")
+        MetaWorldVectorEnv(num_envs=1, class_name="stick-push-v3")
     with pytest.raises(ValueError, match="allowed"):
         MetaWorldVectorEnv(num_envs=1, class_name="reach-v3", backend="jax")
     with pytest.raises(ValueError, match="reward v2"):

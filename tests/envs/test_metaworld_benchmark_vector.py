@@ -10,12 +10,13 @@ import torch
 
 pytest.importorskip("metaworld")
 
-import metarl  # noqa: E402,F401  (registers the families)
-from metarl.core.generic_vector import GenericVectorEnv  # noqa: E402
-from metarl.envs.metaworld.batched import benchmark_vector  # noqa: E402
+from metarl.envs.metaworld.batched import batched_classes, benchmark_vector  # noqa: E402
 from metarl.envs.metaworld.batched.benchmark_vector import MetaWorldBenchmarkVectorEnv, interleaved_tasks  # noqa: E402
+from metarl.envs.metaworld.batched.farama_group import FaramaGroup  # noqa: E402
 from metarl.envs.metaworld.batched.vector import MetaWorldVectorEnv  # noqa: E402
 from metarl.envs.metaworld.family import MetaWorldEnv  # noqa: E402
+
+import metarl  # noqa: E402,F401  (registers the families)
 
 
 def one_class_batch(env: MetaWorldBenchmarkVectorEnv, slots: torch.Tensor) -> MetaWorldVectorEnv:
@@ -90,11 +91,43 @@ def test_class_one_hot_follows_the_single_env():
         np.testing.assert_array_equal(obs[i, 39:].numpy(), single_obs[39:])
 
 
-def test_make_vec_is_native_when_every_class_is_batched_else_generic(monkeypatch):
-    native = gym.make_vec("metarl/ML10-v0", num_envs=2, vectorization_mode="vector_entry_point", num_threads=1)
-    assert isinstance(native, MetaWorldBenchmarkVectorEnv)
-    monkeypatch.setattr(benchmark_vector, "batched_classes", lambda: ("reach-v3",))
-    generic = gym.make_vec("metarl/ML10-v0", num_envs=2, vectorization_mode="vector_entry_point", workers=0)
-    assert isinstance(generic, GenericVectorEnv)
-    with pytest.raises(ValueError, match="have no batched face yet"):
-        MetaWorldBenchmarkVectorEnv(num_envs=2, benchmark="ML10")
+def test_make_vec_builds_the_benchmark_face():
+    env = gym.make_vec("metarl/ML10-v0", num_envs=2, vectorization_mode="vector_entry_point", num_threads=1)
+    assert isinstance(env, MetaWorldBenchmarkVectorEnv)
+
+
+def test_a_class_without_a_batched_face_runs_as_farama_envs_in_the_batch(monkeypatch):
+    """stick-push has no batched definition (its success reads contact forces): its worlds are
+    Farama's envs inside the batch. Shown here by withholding push-v3's definition: the push
+    worlds then run on Farama's code and equal the native batch, also across a regroup."""
+    kwargs = dict(num_envs=6, benchmark="ML10", num_threads=1, autoreset_mode="disabled")
+    native = MetaWorldBenchmarkVectorEnv(**kwargs)
+    monkeypatch.setattr(benchmark_vector, "batched_classes", lambda: tuple(c for c in batched_classes() if c != "push-v3"))
+    mixed = MetaWorldBenchmarkVectorEnv(**kwargs)
+    push = mixed.family.class_names.index("push-v3")
+    assert isinstance(mixed._groups[push], FaramaGroup) and not isinstance(native._groups[push], FaramaGroup)
+    rng = torch.Generator().manual_seed(0)
+
+    def step_both(t):
+        action = torch.rand(6, 4, generator=rng) * 2 - 1
+        a, b = native.step(action), mixed.step(action)
+        torch.testing.assert_close(b[0], a[0], rtol=1e-6, atol=1e-9, msg=f"observation at step {t}")
+        torch.testing.assert_close(b[1], a[1], rtol=1e-6, atol=1e-9, msg=f"reward at step {t}")
+        torch.testing.assert_close(b[4]["success"], a[4]["success"])
+
+    obs_n, _ = native.reset(seed=0)
+    obs_m, _ = mixed.reset(seed=0)
+    torch.testing.assert_close(obs_m, obs_n, rtol=1e-6, atol=1e-9)
+    for t in range(8):
+        step_both(t)
+    # world 0 (reach) moves to push: the push group is rebuilt, its old world keeps its episode
+    tasks = native.get_tasks()
+    moved = {k: v.clone() for k, v in tasks.items()}
+    for k in moved:
+        moved[k][0] = tasks[k][1]
+    for env in (native, mixed):
+        env.set_tasks(moved)
+    assert mixed.classes["push-v3"] == 2 and mixed._elapsed.tolist() == [0, 8, 8, 8, 8, 8]
+    torch.testing.assert_close(mixed._observe(), native._observe(), rtol=1e-6, atol=1e-9)
+    for t in range(8, 12):
+        step_both(t)

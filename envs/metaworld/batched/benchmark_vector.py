@@ -3,7 +3,8 @@
 ML10, ML45, MT10 and MT50 mix classes, and one ``mujoco.batch`` (or MuJoCo Warp model) holds one
 model, so the worlds of each class present form one ``MetaWorldVectorEnv`` (a *group*) and the
 groups are stepped one after the other within a step: a loop over classes (at most 50), never
-over worlds. Measured against the alternatives in ``benchmarks/metaworld_speed.py``.
+over worlds (``benchmarks/metaworld_benchmark_speed.py`` measures what the grouping costs). A class
+without a batched definition (stick-push) runs as Farama's envs in its group (``farama_group``).
 
 Sub-env ``i`` may hold a task of any class, and ``set_tasks`` may move it to another: the groups
 are rebuilt to the new counts (~0.1 s per class on the CPU), the worlds that stay in their class
@@ -14,7 +15,6 @@ one-class face and Farama's ``set_task``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +25,7 @@ from metarl.core.tasks import Task
 from metarl.core.vector import TaskVectorEnv, check_memory, check_num_envs, resolve_device
 
 from . import batched_classes
+from .farama_group import FaramaGroup
 from .sawyer import OBS
 from .sim import sim_class
 from .vector import HORIZON, MetaWorldVectorEnv, _world_bytes
@@ -76,10 +77,10 @@ class MetaWorldBenchmarkVectorEnv(TaskVectorEnv):
         sim_cls = sim_class(backend)
         num_envs = check_num_envs(num_envs)
         family = _family(family_cls, family_kwargs)
-        missing = [c for c in family.class_names if c not in batched_classes()]
-        if missing:
-            raise ValueError(f"{len(missing)} classes of this family have no batched face yet: {missing}; "
-                             "use the generic face (the default of make_vec for such families)")  # fmt: skip
+        # Classes without a batched definition run as Farama envs inside the batch (farama_group).
+        self._native = set(batched_classes())
+        self._single_kwargs = {**family_kwargs, "class_one_hot": False}
+        self._family_cls = family_cls
         memory_device = torch.device("cpu") if backend == "mujoco" else resolve_device(device)
         check_memory(num_envs, _world_bytes(family, family.farama_env.model, sim_cls.dtype), memory_device)
         self._group_kwargs = dict(family_cls=family_cls, device=device, backend=backend, num_threads=num_threads,
@@ -89,7 +90,7 @@ class MetaWorldBenchmarkVectorEnv(TaskVectorEnv):
         self._one_hot = bool(getattr(family, "class_one_hot", False))
         self._class_features = torch.empty(0)
         self.backend = backend
-        self._groups: dict[int, MetaWorldVectorEnv] = {}
+        self._groups: dict[int, MetaWorldVectorEnv | FaramaGroup] = {}
         self._slots: dict[int, torch.Tensor] = {}  # class -> the sub-envs of its group, in world order
         self._obs = torch.empty(0)
         self._info: dict[str, torch.Tensor] = {}
@@ -122,21 +123,27 @@ class MetaWorldBenchmarkVectorEnv(TaskVectorEnv):
                 continue
             if old is None or not torch.equal(old_slots, slots):
                 old = self._regroup(c, slots, old, old_slots)
-            old._tasks = {k: v[slots].clone() for k, v in self._tasks.items()}
+            tasks = {k: v[slots].clone() for k, v in self._tasks.items()}
+            if isinstance(old, FaramaGroup):
+                old.assign({k: v.cpu() for k, v in tasks.items()}, mask[slots].cpu())
+            else:
+                old._tasks = tasks
             self._groups[c], self._slots[c] = old, slots
-            self._obs[slots] = old._observe()
+            self._obs[slots] = old._observe().to(self._obs)
 
-    def _regroup(self, c: int, slots: torch.Tensor, old: MetaWorldVectorEnv | None,
-                 old_slots: torch.Tensor | None) -> MetaWorldVectorEnv:  # fmt: skip
+    def _regroup(self, c: int, slots: torch.Tensor, old: Any, old_slots: torch.Tensor | None) -> Any:
         """A group of class ``c`` for ``slots``: the worlds that were in the old group keep their
         state, the others start an episode of the class now."""
+        kept = torch.zeros(len(slots), dtype=torch.bool, device=self.sim_device)
+        if old is not None:
+            kept = torch.isin(slots, old_slots)
+        self._elapsed[slots[~kept]] = 0
+        if self.family.class_names[c] not in self._native:
+            return self._regroup_farama(c, slots, old, old_slots, kept)
         tasks = {k: v[slots] for k, v in self._tasks.items()}
         group = MetaWorldVectorEnv(num_envs=len(slots), tasks=tasks, class_name=self.family.class_names[c],
                                    **self._group_kwargs)  # fmt: skip
         group._reset_state(torch.ones(len(slots), dtype=torch.bool, device=self.sim_device))
-        kept = torch.zeros(len(slots), dtype=torch.bool, device=self.sim_device)
-        if old is not None:
-            kept = torch.isin(slots, old_slots)
         if kept.any():
             rows = torch.searchsorted(old_slots, slots[kept])
             state = group.get_state()
@@ -144,8 +151,26 @@ class MetaWorldBenchmarkVectorEnv(TaskVectorEnv):
                 state[key][kept] = value[rows]
             group.set_state(state)
             group._obs[kept] = old._observe()[rows]
-        self._elapsed[slots[~kept]] = 0
         return group
+
+    def _regroup_farama(self, c: int, slots: torch.Tensor, old: FaramaGroup | None, old_slots: torch.Tensor | None,
+                        kept: torch.Tensor) -> FaramaGroup:  # fmt: skip
+        """As ``_regroup`` for a class without a batched face: the kept worlds' envs move over."""
+        tasks = {k: v[slots].cpu() for k, v in self._tasks.items()}
+        name = self.family.class_names[c]
+        if not kept.any():
+            return FaramaGroup.build(name, tasks, self._make_single, torch.float64)
+        rows = torch.searchsorted(old_slots, slots[kept]).tolist()
+        moved = iter(old.envs[r] for r in rows)
+        envs = [next(moved) if k else self._make_single() for k in kept.tolist()]
+        group = FaramaGroup(name, envs, torch.float64)
+        group.assign(tasks, ~kept.cpu())
+        group._reset_state(~kept.cpu())
+        group._obs[kept.cpu()] = old._observe()[rows]
+        return group
+
+    def _make_single(self) -> Any:
+        return _family(self._family_cls, self._single_kwargs)
 
     # ----- episodes -------------------------------------------------------------------------------
     def _reset_state(self, mask: torch.Tensor) -> None:
@@ -154,8 +179,8 @@ class MetaWorldBenchmarkVectorEnv(TaskVectorEnv):
             slots = self._slots[c]
             sub = mask[slots]
             if sub.any():
-                group._reset_state(sub)
-                obs[slots] = group._observe()
+                group._reset_state(sub.to(group._observe().device))
+                obs[slots] = group._observe().to(obs)
         self._obs = obs
 
     def _step_state(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,15 +189,16 @@ class MetaWorldBenchmarkVectorEnv(TaskVectorEnv):
         infos = []
         for c, group in self._groups.items():
             slots = self._slots[c]
-            reward[slots], _ = group._step_state(actions[slots])
-            obs[slots] = group._observe()
+            group_reward, _ = group._step_state(actions[slots].to(group._observe().device))
+            reward[slots] = group_reward.to(reward)
+            obs[slots] = group._observe().to(obs)
             infos.append((slots, group._info))
         self._obs = obs
         common = set.intersection(*(set(info) for _, info in infos))
         self._info = {k: torch.empty(self.num_envs, dtype=self._sim_dtype, device=self.sim_device) for k in common}
         for slots, info in infos:
             for k in common:
-                self._info[k][slots] = info[k].to(self._sim_dtype)
+                self._info[k][slots] = info[k].to(self._info[k])
         return reward, torch.zeros(self.num_envs, dtype=torch.bool, device=self.sim_device)
 
     def step(self, actions: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict]:
@@ -184,16 +210,3 @@ class MetaWorldBenchmarkVectorEnv(TaskVectorEnv):
     def _observe(self) -> torch.Tensor:
         return torch.cat((self._obs, self._class_features), dim=-1) if self._one_hot else self._obs
 
-
-def benchmark_face(family_cls: Any, **kwargs: Any) -> TaskVectorEnv:
-    """``make_vec``'s batched face of a multi-class benchmark (``kwargs["benchmark"]``): this one
-    when every class of the benchmark is batched, else the generic face (the Farama envs, one
-    subprocess per core by default)."""
-    from metarl.core.generic_vector import GenericVectorEnv
-
-    from ..benchmarks import benchmark
-
-    bench = benchmark(kwargs.get("benchmark"))
-    if set(bench.train_classes) | set(bench.test_classes) <= set(batched_classes()):
-        return MetaWorldBenchmarkVectorEnv(family_cls, **kwargs)
-    return GenericVectorEnv(family_cls, **{"workers": os.cpu_count() or 1, **kwargs})
