@@ -13,7 +13,11 @@ Modules: ``sawyer`` (the arm: ids, frame, mocap step, quaternions, the ``SawyerC
 the ``SimView`` a class reads), ``rewards`` (``tolerance``, ``hamacher_product``, the gripper
 caging reward), ``mixed`` (NumPy's float32 contagion in Farama's rewards), ``kinematics`` (the
 poses Farama's ``mj_forward`` computes after a step, in torch), ``sim`` (the two backends),
-``vector`` (the env), ``puck`` (the free object of reach/push/pick-place), one module per class.
+``vector`` (the env of one class), ``benchmark_vector`` (the env of a multi-class benchmark: one
+batch per class) and ``farama_group`` (its worlds of a class without a batched face), ``puck``
+(the free object of reach/push/pick-place and others), the shared bases of kindred classes
+(``button``, ``door``, ``drawer``, ``window``, ``handles``, ``faucet``, ``plate``, ``coffee``,
+``assembly``, ``stick``), one module per class.
 
 Adding a class (recipe; read the class's Farama source ``metaworld/envs/sawyer_<name>_v3.py``):
 

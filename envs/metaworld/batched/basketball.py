@@ -15,15 +15,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .kinematics import normalize
 from .mixed import select, value
-from .puck import OBJ_QPOS, OBJ_QVEL
+from .puck import set_obj_xyz, xquat_pose
 from .rewards import gripper_caging, hamacher_product, norm, tolerance
 from .sawyer import Episode, SawyerClass, SimView
 
 AIM_HEIGHT = 0.3  # the reward's target: under the hoop at this height
 SCALE = (1.0, 1.0, 2.0)  # the ball's distance to it weights z twice
-BALL_QUAT = slice(12, 16)  # the ball's free joint: qpos[9:12] position, [12:16] orientation
 
 
 class Basketball(SawyerClass):
@@ -49,14 +47,11 @@ class Basketball(SawyerClass):
 
     def reset(self, s: SimView, ids: Tensor, rand_vec: Tensor, settled: Episode) -> Episode:
         obj_init_pos = torch.cat((rand_vec[:, :2], torch.full_like(rand_vec[:, :1], self.obj_z)), dim=-1)
-        s.qpos[ids, OBJ_QPOS] = obj_init_pos.to(s.qpos.dtype)  # _set_obj_xyz: the ball at rest, orientation kept
-        s.qvel[ids, OBJ_QVEL] = 0.0
-        s.forward(ids)
+        set_obj_xyz(s, ids, obj_init_pos)
         return {"target_pos": s.xpos[ids, self.hoop], "obj_init_pos": obj_init_pos, "init_tcp": settled["init_tcp"]}
 
     def objects(self, s: SimView) -> Tensor:
-        # The body's position and MuJoCo quaternion (xquat: its free joint's, normalised).
-        return torch.cat((s.xpos[:, self.ball], normalize(s.qpos[:, BALL_QUAT])), dim=-1)
+        return xquat_pose(s, self.ball)
 
     def evaluate(self, obs: Tensor, action: Tensor, s: SimView, ep: Episode) -> tuple[Tensor, dict[str, Tensor]]:
         obj, tcp_opened = obs[:, 4:7], obs[:, 3]

@@ -22,7 +22,8 @@ import torch
 from torch import Tensor
 
 from .mixed import select, value
-from .pick_out_of_hole import XquatPuck, above_floor, funnel_floor
+from .pick_out_of_hole import above_floor, funnel_floor
+from .puck import XquatPuck
 from .rewards import gripper_caging, hamacher_product, norm, tolerance
 from .sawyer import Episode, SimView
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .button_press import PRESSED_RADIUS, ButtonPress
-from .rewards import hamacher_product, norm, tolerance
-from .sawyer import Episode, SimView
+from .button import ButtonTerms
+from .button_press import ButtonPress
+from .rewards import hamacher_product
 
-NEAR_BUTTON_RADIUS = 0.01
 FAR = 0.07  # beyond this distance from the button only reaching it is rewarded
 
 
@@ -24,28 +23,13 @@ class ButtonPressWall(ButtonPress):
     """Meta-World's button-press-wall-v3 over a batch of worlds."""
 
     name = "button-press-wall-v3"
+    near_radius = 0.01
+    success_radius = 0.03
 
-    def evaluate(self, obs: Tensor, action: Tensor, s: SimView, ep: Episode) -> tuple[Tensor, dict[str, Tensor]]:
-        obj, opening = obs[:, 4:7], obs[:, 3]
-        tcp = self.tcp_center(s)
-        tcp_to_obj = norm(obj - tcp)
-        tcp_to_obj_init = norm(obj - ep["init_tcp"])  # the reference measures from the button now
-        obj_to_target = (ep["target_pos"][:, 1] - obj[:, 1]).abs()
-        near_button = tolerance(tcp_to_obj, (0.0, NEAR_BUTTON_RADIUS), tcp_to_obj_init, "long_tail")
-        pressed = tolerance(obj_to_target, (0.0, PRESSED_RADIUS), ep["_obj_to_target_init"], "long_tail")
-        reaching = 2 * hamacher_product((1 - opening) / 2.0, near_button)
-        pressing = 2 + 2 * (1 + opening) + 4 * pressed**2
-        reward = torch.where(tcp_to_obj > FAR, reaching, pressing)
-        info = {
-            "success": (obj_to_target <= 0.03).to(obs.dtype),
-            "near_object": (tcp_to_obj <= 0.05).to(obs.dtype),
-            "grasp_success": (opening > 0).to(obs.dtype),
-            "grasp_reward": near_button,
-            "in_place_reward": pressed,
-            "obj_to_target": obj_to_target,
-            "unscaled_reward": reward,
-        }
-        return reward, info
+    def combine(self, opening: Tensor, t: ButtonTerms) -> Tensor:
+        reaching = 2 * hamacher_product((1 - opening) / 2.0, t.near_button)
+        pressing = 2 + 2 * (1 + opening) + 4 * t.pressed**2
+        return torch.where(t.tcp_to_obj > FAR, reaching, pressing)
 
 
 __all__ = ["ButtonPressWall"]

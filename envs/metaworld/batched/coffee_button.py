@@ -4,7 +4,7 @@ Task: ``rand_vec = (machine x, y, z)``, the coffee machine's body position; the 
 body) is set down at ``rand_vec + (0, -0.22, 0)`` and the goal is the button's start pushed in
 by ``max_dist``: ``rand_vec + (0, -0.22, 0.3) + (0, max_dist, 0)``. The observed object is the
 button's ``buttonStart`` site, with the constant quaternion ``(1, 0, 0, 0)``. Reward v2 as
-button-press-v3 (``button_press.press_in_y``), the press measured against ``max_dist``;
+button-press-v3 (``button.ButtonReward``), the press measured against ``max_dist``;
 success when the button is within 0.02 of the goal in y.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .button_press import press_in_y
-from .sawyer import Episode, SawyerClass, SimView
+from .button import ButtonReward
+from .sawyer import Episode, SimView
 
 MUG_OFFSET = (0.0, -0.22, 0.0)  # the mug under the spout, from the machine
 BUTTON_OFFSET = (0.0, -0.22, 0.3)  # the button's start, from the machine
@@ -26,12 +26,15 @@ BUTTON_QUAT = (1.0, 0.0, 0.0, 0.0)
 ZEROED_QVEL = slice(9, 15)
 
 
-class CoffeeButton(SawyerClass):
+class CoffeeButton(ButtonReward):
     """Meta-World's coffee-button-v3 over a batch of worlds."""
 
     name = "coffee-button-v3"
     rand_vec_size = 3
     model_fields = ("body_pos",)
+    press_axis = 1
+    near_radius = 0.05
+    success_radius = 0.02
 
     def __init__(self, env: Any, dtype: torch.dtype, device: torch.device) -> None:
         super().__init__(env, dtype, device)
@@ -58,8 +61,8 @@ class CoffeeButton(SawyerClass):
         start = s.site_xpos[:, self.button_start]
         return torch.cat((start, self.button_quat.expand(start.shape[0], 4)), dim=-1)
 
-    def evaluate(self, obs: Tensor, action: Tensor, s: SimView, ep: Episode) -> tuple[Tensor, dict[str, Tensor]]:
-        return press_in_y(obs, self.tcp_center(s), ep, near_radius=0.05, pressed_margin=self.max_dist)
+    def pressed_margin(self, ep: Episode) -> float:
+        return self.max_dist
 
 
 __all__ = ["CoffeeButton"]

@@ -19,10 +19,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .button_press_topdown import fixed_orientation
 from .mixed import value
 from .rewards import gripper_closed, hamacher_product, norm, tolerance
-from .sawyer import Episode, SawyerClass, SimView
+from .sawyer import Episode, SawyerClass, SimView, fixed_orientation
 from .settled import keep_settled_poses
 
 GOAL_OFFSET = (0.0, 0.03, 0.03)

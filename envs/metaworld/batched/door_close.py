@@ -8,45 +8,22 @@ the handle is within 0.05 of the goal; success within 0.08.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
+from .door import DoorClass
 from .rewards import norm, tolerance
-from .sawyer import Episode, SawyerClass, SimView, quat_from_matrix
+from .sawyer import Episode, SimView
 
-GOAL_OFFSET = (0.2, -0.2, 0.0)
-OPEN_ANGLE = -1.5708  # the door's hinge at a reset (``_set_obj_xyz``)
 TARGET_RADIUS = 0.05
 
 
-class DoorClose(SawyerClass):
+class DoorClose(DoorClass):
     """Meta-World's door-close-v3 over a batch of worlds."""
 
     name = "door-close-v3"
-    rand_vec_size = 3
-    model_fields = ("body_pos",)
-
-    def __init__(self, env: Any, dtype: torch.dtype, device: torch.device) -> None:
-        super().__init__(env, dtype, device)
-        self.door_body = self.body_id("door")
-        self.handle = self.geom_id("handle")
-        self.door_qpos = int(env.door_qpos_adr)
-        self.door_dof = int(env.door_qvel_adr)
-        self.goal_offset = self.const(GOAL_OFFSET)
-
-    def place(self, s: SimView, ids: Tensor, rand_vec: Tensor) -> None:
-        s.body_pos[ids, self.door_body] = rand_vec.to(s.qpos.dtype)
-
-    def reset(self, s: SimView, ids: Tensor, rand_vec: Tensor, settled: Episode) -> Episode:
-        s.qpos[ids, self.door_qpos] = OPEN_ANGLE  # the door held open, at rest
-        s.qvel[ids, self.door_dof] = 0.0
-        s.forward(ids)
-        return {"target_pos": rand_vec + self.goal_offset, "obj_init_pos": rand_vec}
-
-    def objects(self, s: SimView) -> Tensor:
-        return torch.cat((s.geom_xpos[:, self.handle], quat_from_matrix(s.geom_xmat[:, self.handle])), dim=-1)
+    start_angle = -1.5708  # held open
+    goal_offset = (0.2, -0.2, 0.0)
 
     def evaluate(self, obs: Tensor, action: Tensor, s: SimView, ep: Episode) -> tuple[Tensor, dict[str, Tensor]]:
         obj, target = obs[:, 4:7], ep["target_pos"]

@@ -19,10 +19,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from .button_press_topdown import fixed_orientation
 from .kinematics import Poses
 from .rewards import hamacher_product, norm, tolerance
-from .sawyer import Episode, SawyerClass, SimView
+from .sawyer import Episode, SawyerClass, SimView, fixed_orientation
 from .settled import keep_settled_poses
 
 GOAL_OFFSET = (0.0, -0.04, -0.1)  # the goal, from the lock's body after the reset's extra substeps

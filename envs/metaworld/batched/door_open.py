@@ -14,40 +14,22 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .door import DoorClass
 from .rewards import hamacher_product, norm, tolerance
-from .sawyer import Episode, SawyerClass, SimView, quat_from_matrix
-
-GOAL_OFFSET = (-0.3, -0.45, 0.0)
+from .sawyer import Episode, SimView
 
 
-class DoorOpen(SawyerClass):
+class DoorOpen(DoorClass):
     """Meta-World's door-open-v3 over a batch of worlds."""
 
     name = "door-open-v3"
-    rand_vec_size = 3
-    model_fields = ("body_pos",)
+    start_angle = 0.0  # closed
+    goal_offset = (-0.3, -0.45, 0.0)
 
     def __init__(self, env: Any, dtype: torch.dtype, device: torch.device) -> None:
         super().__init__(env, dtype, device)
-        self.door_body = self.body_id("door")
-        self.handle = self.geom_id("handle")
-        self.door_qpos = self.joint_qpos("doorjoint")
-        self.door_dof = self.joint_dof("doorjoint")
-        self.goal_offset = self.const(GOAL_OFFSET)
         self.handle_offset = self.const((-0.05, 0.0, 0.0))
         self.in_place_offset = self.const((0.05, 0.03, -0.01))
-
-    def place(self, s: SimView, ids: Tensor, rand_vec: Tensor) -> None:
-        s.body_pos[ids, self.door_body] = rand_vec.to(s.qpos.dtype)
-
-    def reset(self, s: SimView, ids: Tensor, rand_vec: Tensor, settled: Episode) -> Episode:
-        s.qpos[ids, self.door_qpos] = 0.0  # the door closed and at rest (_set_obj_xyz(0))
-        s.qvel[ids, self.door_dof] = 0.0
-        s.forward(ids)
-        return {"target_pos": rand_vec + self.goal_offset, "obj_init_pos": rand_vec}
-
-    def objects(self, s: SimView) -> Tensor:
-        return torch.cat((s.geom_xpos[:, self.handle], quat_from_matrix(s.geom_xmat[:, self.handle])), dim=-1)
 
     def evaluate(self, obs: Tensor, action: Tensor, s: SimView, ep: Episode) -> tuple[Tensor, dict[str, Tensor]]:
         dtype = obs.dtype

@@ -13,45 +13,36 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .drawer import DrawerClass
 from .mixed import select, value
 from .rewards import gripper_closed, hamacher_product, norm, tolerance
-from .sawyer import Episode, SawyerClass, SimView
+from .sawyer import Episode, SimView, with_zero_quat
 
 GOAL_OFFSET = (0.0, -0.16, 0.09)
-HANDLE_OFFSET = (0.0, -0.16, 0.05)  # the handle, from the drawer's link
 HANDLE_REACH_RADIUS = 0.005
 
 
-class DrawerClose(SawyerClass):
+class DrawerClose(DrawerClass):
     """Meta-World's drawer-close-v3 over a batch of worlds."""
 
     name = "drawer-close-v3"
-    rand_vec_size = 3
-    model_fields = ("body_pos",)
+    handle_offset = (0.0, -0.16, 0.05)
 
     def __init__(self, env: Any, dtype: torch.dtype, device: torch.device) -> None:
         super().__init__(env, dtype, device)
-        self.drawer_body = self.body_id("drawer")
-        self.link = self.body_id("drawer_link")
         self.slide_qpos = 9  # the drawer's slide (``_set_obj_xyz`` writes qpos[9])
-        self.open_by = float(env.maxDist)
         self.target_radius = float(env.TARGET_RADIUS)
         self.success_radius = env.TARGET_RADIUS + 0.015
         self.goal_offset = self.const(GOAL_OFFSET)
-        self.handle_offset = self.const(HANDLE_OFFSET)
-
-    def place(self, s: SimView, ids: Tensor, rand_vec: Tensor) -> None:
-        s.body_pos[ids, self.drawer_body] = rand_vec.to(s.qpos.dtype)
 
     def reset(self, s: SimView, ids: Tensor, rand_vec: Tensor, settled: Episode) -> Episode:
-        s.qpos[ids, self.slide_qpos] = -self.open_by  # pulled out all the way (velocities kept, as the reference)
+        s.qpos[ids, self.slide_qpos] = -self.max_dist  # pulled out all the way (velocities kept, as the reference)
         s.forward(ids)
-        obj_init_pos = self.objects(s)[ids, :3]
+        obj_init_pos = self.handle(s)[ids]
         return {"target_pos": rand_vec + self.goal_offset, "obj_init_pos": obj_init_pos, "init_tcp": settled["init_tcp"]}
 
     def objects(self, s: SimView) -> Tensor:
-        handle = s.xpos[:, self.link] + self.handle_offset
-        return torch.cat((handle, torch.zeros_like(s.xpos[:, self.link, :1]).expand(-1, 4)), dim=-1)
+        return with_zero_quat(self.handle(s))
 
     def evaluate(self, obs: Tensor, action: Tensor, s: SimView, ep: Episode) -> tuple[Tensor, dict[str, Tensor]]:
         obj, target, obj_init_pos = obs[:, 4:7], ep["target_pos"], ep["obj_init_pos"]

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .drawer import DrawerClass
 from .rewards import norm, tolerance
-from .sawyer import Episode, SawyerClass, SimView
+from .sawyer import Episode, SimView
 from .settled import keep_settled_poses
 
-HANDLE_OFFSET = (0.0, -0.16, 0.0)  # the handle, from the drawer's link (``_get_pos_objects``)
 GOAL_HEIGHT = 0.09  # the goal above the drawer's body
 CAGING_SCALE = (3.0, 3.0, 1.0)  # x and y errors weigh more: the gripper drops down onto the handle
 OPENING_RADIUS = 0.02
@@ -30,34 +30,26 @@ CAGING_RADIUS = 0.01
 SUCCESS_RADIUS = 0.03
 
 
-class DrawerOpen(SawyerClass):
+class DrawerOpen(DrawerClass):
     """Meta-World's drawer-open-v3 over a batch of worlds."""
 
     name = "drawer-open-v3"
-    rand_vec_size = 3
-    model_fields = ("body_pos",)
+    handle_offset = (0.0, -0.16, 0.0)
 
     def __init__(self, env: Any, dtype: torch.dtype, device: torch.device) -> None:
         super().__init__(env, dtype, device)
-        self.drawer_body = self.body_id("drawer")
-        self.link = self.body_id("drawer_link")
-        self.max_dist = float(env.maxDist)
         self.goal_offset = self.const((0.0, -0.16 - self.max_dist, GOAL_HEIGHT))
-        self.handle_offset = self.const(HANDLE_OFFSET)
         self.closed_offset = self.const((0.0, self.max_dist, 0.0))  # the goal -> the closed drawer's handle
         self.scale = self.const(CAGING_SCALE)
         # The link only slides: its orientation (``xquat``, MuJoCo's (w, x, y, z)) is the model's.
         self.link_quat = self.const(np.array(env.data.body("drawer_link").xquat))
-
-    def place(self, s: SimView, ids: Tensor, rand_vec: Tensor) -> None:
-        s.body_pos[ids, self.drawer_body] = rand_vec.to(s.qpos.dtype)
 
     def reset(self, s: SimView, ids: Tensor, rand_vec: Tensor, settled: Episode) -> Episode:
         keep_settled_poses(s, ids, settled)
         return {"target_pos": rand_vec + self.goal_offset, "obj_init_pos": rand_vec, "init_tcp": settled["init_tcp"]}
 
     def objects(self, s: SimView) -> Tensor:
-        handle = s.xpos[:, self.link] + self.handle_offset
+        handle = self.handle(s)
         return torch.cat((handle, self.link_quat.expand(handle.shape[0], 4)), dim=-1)
 
     def evaluate(self, obs: Tensor, action: Tensor, s: SimView, ep: Episode) -> tuple[Tensor, dict[str, Tensor]]:

@@ -14,9 +14,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from .button_press_topdown import fixed_orientation
 from .rewards import norm, tolerance
-from .sawyer import Episode, SawyerClass, SimView
+from .sawyer import Episode, SawyerClass, SimView, fixed_orientation
 from .settled import keep_settled_poses
 
 GOAL_HEIGHT = 0.125  # the goal above the faucet's base

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from .mixed import select, value
-from .pick_out_of_hole import XquatPuck
+from .puck import XquatPuck
 from .rewards import gripper_caging, hamacher_product, norm, tolerance
 from .sawyer import Episode, SimView
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from .sawyer import SawyerClass, SimView
+from .sawyer import SawyerClass, SimView, with_zero_quat
 
 
 class HandleClass(SawyerClass):
@@ -54,8 +54,7 @@ class HandleClass(SawyerClass):
         return s.site_xpos[:, self.handle_site]
 
     def objects(self, s: SimView) -> Tensor:
-        pos = self.handle(s)
-        return torch.cat((pos, pos.new_zeros(pos.shape[0], 4)), dim=-1)
+        return with_zero_quat(self.handle(s))
 
 
 __all__ = ["HandleClass"]

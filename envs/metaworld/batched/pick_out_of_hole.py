@@ -18,13 +18,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .kinematics import normalize
 from .mixed import select, value
-from .puck import OBJ_QPOS, OBJ_QVEL
+from .puck import XquatPuck
 from .rewards import gripper_caging, hamacher_product, norm, tolerance
-from .sawyer import Episode, SawyerClass, SimView
+from .sawyer import Episode, SimView
 
-OBJ_QUAT = slice(12, 16)  # the puck's free joint: qpos[9:12] position, [12:16] orientation
 IN_PLACE_RADIUS = 0.02
 SUCCESS_RADIUS = 0.07
 FUNNEL = (0.03, 0.015, 0.15)  # floor: 0 within 0.03 of the hole, else 0.015 * log(r - 0.03) + 0.15
@@ -42,25 +40,6 @@ def above_floor(z: Tensor, floor: Tensor, margin: float) -> Tensor:
     (in bounds within 0.01, ``margin`` wide)."""
     below = tolerance((floor - z).clamp(min=0.0), (0.0, 0.01), margin, "long_tail")
     return torch.where(z >= floor, 1.0, below)
-
-
-class XquatPuck(SawyerClass):
-    """A class whose one object is the free body ``obj`` (``qpos[9:16]``), observed with its own
-    MuJoCo quaternion (``xquat``, (w, x, y, z): the free joint's, normalised). Not every such
-    model names the object's geom (bin-picking's does not), so this is no ``PuckClass``."""
-
-    def __init__(self, env: Any, dtype: torch.dtype, device: torch.device) -> None:
-        super().__init__(env, dtype, device)
-        self.obj_body = self.body_id("obj")
-
-    def objects(self, s: SimView) -> Tensor:
-        return torch.cat((s.xpos[:, self.obj_body], normalize(s.qpos[:, OBJ_QUAT])), dim=-1)
-
-    def set_puck(self, s: SimView, ids: Tensor, pos: Tensor) -> None:
-        """``_set_obj_xyz``: the object at ``pos`` at rest, then the forward pass of ``set_state``."""
-        s.qpos[ids, OBJ_QPOS] = pos.to(s.qpos.dtype)
-        s.qvel[ids, OBJ_QVEL] = 0.0
-        s.forward(ids)
 
 
 class PickOutOfHole(XquatPuck):
@@ -108,4 +87,4 @@ class PickOutOfHole(XquatPuck):
         return reward, info
 
 
-__all__ = ["PickOutOfHole", "XquatPuck", "above_floor", "funnel_floor"]
+__all__ = ["PickOutOfHole", "above_floor", "funnel_floor"]

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from .mixed import Mixed, select, value
 from .puck import PuckClass
-from .rewards import gripper_closed, hamacher_product, norm, tolerance, without_y
+from .rewards import gripper_closed, hamacher_product, norm, pad_y_caging, tolerance, xz_caging
 from .sawyer import Episode, SimView
 
 PAD_SUCCESS_MARGIN = 0.05
@@ -37,23 +37,12 @@ class PickPlace(PuckClass):
         return {"target_pos": target, "obj_init_pos": obj_init_pos, "init_tcp": settled["init_tcp"]}
 
     def caging(self, action: Tensor, obj: Tensor, s: SimView, ep: Episode) -> Mixed:
-        """The class's own ``_gripper_caging_reward`` (high density, fixed radii)."""
-        tcp = self.tcp_center(s)
-        left_pad, right_pad = s.body(self.ids.left_pad), s.body(self.ids.right_pad)
-        delta_left = left_pad[:, 1] - obj[:, 1]
-        delta_right = obj[:, 1] - right_pad[:, 1]
-        # Farama's init_right_pad/init_left_pad are get_body_com views of MjData: the pads now.
-        right_margin = ((obj[:, 1] - right_pad[:, 1]).abs() - PAD_SUCCESS_MARGIN).abs()
-        left_margin = ((obj[:, 1] - left_pad[:, 1]).abs() - PAD_SUCCESS_MARGIN).abs()
+        """The class's own ``_gripper_caging_reward`` (high density, fixed radii, closing effort)."""
         bounds = (OBJ_RADIUS, PAD_SUCCESS_MARGIN)
-        right_caging = tolerance(delta_right, bounds, right_margin, "long_tail")
-        left_caging = tolerance(delta_left, bounds, left_margin, "long_tail")
-        y_caging = hamacher_product(left_caging, right_caging)
-        tcp_obj_xz = norm(without_y(tcp) - without_y(obj))
-        xz_margin = norm(without_y(ep["obj_init_pos"]) - without_y(ep["init_tcp"])) - XZ_SUCCESS_MARGIN
-        xz_caging = tolerance(tcp_obj_xz, (0.0, XZ_SUCCESS_MARGIN), xz_margin, "long_tail")
+        y_caging = pad_y_caging(obj, *self.pads(s), bounds, PAD_SUCCESS_MARGIN)
+        xz = xz_caging(self.tcp_center(s), obj, ep["obj_init_pos"], ep["init_tcp"], XZ_SUCCESS_MARGIN)
         closed = gripper_closed(action, y_caging)
-        caging = hamacher_product(y_caging, xz_caging)
+        caging = hamacher_product(y_caging, xz)
         gripping = select(caging > 0.97, closed, 0.0)
         return (hamacher_product(caging, gripping) + caging) / 2  # Mixed: float32 where the effort entered
 

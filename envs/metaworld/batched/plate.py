@@ -1,4 +1,4 @@
-"""The plate of the plate-slide family (plate-slide, -side, -back, -back-side), and a geom's pose.
+"""The plate of the plate-slide family (plate-slide, -side, -back, -back-side).
 
 The four classes share one object and one reward shape. The plate is the box geom ``puck`` of a
 body under ``puck_channel``, moved by two slide joints (``goal_slidex``/``goal_slidey`` at
@@ -22,16 +22,10 @@ import torch
 from torch import Tensor
 
 from .rewards import norm, tolerance
-from .sawyer import Episode, SawyerClass, SimView, quat_from_matrix
+from .sawyer import Episode, SawyerClass, SimView, geom_pose
 
 TARGET_RADIUS = 0.05
 PLATE_QPOS = slice(9, 11)  # the plate's two slide joints (x, y)
-
-
-def geom_pose(s: SimView, geom: int) -> Tensor:
-    """Position and SciPy quaternion of geom ``geom``'s frame, ``(n, 7)`` (``data.geom(g).xpos``
-    and ``Rotation.from_matrix(data.geom(g).xmat)``)."""
-    return torch.cat((s.geom_xpos[:, geom], quat_from_matrix(s.geom_xmat[:, geom])), dim=-1)
 
 
 class PlateClass(SawyerClass):
@@ -99,4 +93,4 @@ class LowPushPlate(PlateClass):
         return torch.where(pushing, 2.0 + 7.0 * in_place, 1.5 * object_grasped)
 
 
-__all__ = ["PlateClass", "LowPushPlate", "geom_pose"]
+__all__ = ["PlateClass", "LowPushPlate"]

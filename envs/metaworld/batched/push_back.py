@@ -20,10 +20,9 @@ import torch
 from torch import Tensor
 
 from .push_wall import GeomPuckClass
-from .rewards import hamacher_product, norm, tolerance, without_y
+from .rewards import hamacher_product, norm, pad_grip_caging, tolerance
 from .sawyer import Episode, SimView
 
-PAD_SUCCESS_MARGIN = 0.05
 GRIP_MARGIN = 0.003  # beyond the puck's radius
 XZ_SUCCESS_MARGIN = 0.01
 
@@ -40,31 +39,6 @@ class PushBack(GeomPuckClass):
         self.obj_radius = float(env.OBJ_RADIUS)
         self.target_radius = float(env.TARGET_RADIUS)
 
-    def caging(self, obj: Tensor, s: SimView, ep: Episode) -> Tensor:
-        """The class's own ``_gripper_caging_reward``: caging in y and x-z, and the pads' grip."""
-        left_pad, right_pad = s.body(self.ids.left_pad), s.body(self.ids.right_pad)
-        delta_left = left_pad[:, 1] - obj[:, 1]
-        delta_right = obj[:, 1] - right_pad[:, 1]
-        # Farama's init_right_pad/init_left_pad are get_body_com views of MjData: the pads now.
-        right_margin = ((obj[:, 1] - right_pad[:, 1]).abs() - PAD_SUCCESS_MARGIN).abs()
-        left_margin = ((obj[:, 1] - left_pad[:, 1]).abs() - PAD_SUCCESS_MARGIN).abs()
-        caging_bounds = (self.obj_radius, PAD_SUCCESS_MARGIN)
-        grip_bounds = (self.obj_radius, self.obj_radius + GRIP_MARGIN)
-        y_caging = hamacher_product(
-            tolerance(delta_right, caging_bounds, right_margin, "long_tail"),
-            tolerance(delta_left, caging_bounds, left_margin, "long_tail"),
-        )
-        y_gripping = hamacher_product(
-            tolerance(delta_right, grip_bounds, right_margin, "long_tail"),
-            tolerance(delta_left, grip_bounds, left_margin, "long_tail"),
-        )
-        tcp_obj_xz = norm(without_y(self.tcp_center(s)) - without_y(obj))
-        xz_margin = norm(without_y(ep["obj_init_pos"]) - without_y(ep["init_tcp"])) - XZ_SUCCESS_MARGIN
-        xz_caging = tolerance(tcp_obj_xz, (0.0, XZ_SUCCESS_MARGIN), xz_margin, "long_tail")
-        caging = hamacher_product(y_caging, xz_caging)
-        gripping = torch.where(caging > 0.95, y_gripping, 0.0)
-        return (caging + gripping) / 2
-
     def evaluate(self, obs: Tensor, action: Tensor, s: SimView, ep: Episode) -> tuple[Tensor, dict[str, Tensor]]:
         obj, tcp_opened = obs[:, 4:7], obs[:, 3]
         target, obj_init_pos = ep["target_pos"], ep["obj_init_pos"]
@@ -72,7 +46,10 @@ class PushBack(GeomPuckClass):
         target_to_obj = norm(obj - target)
         target_to_obj_init = norm(obj_init_pos - target)
         in_place = tolerance(target_to_obj, (0.0, self.target_radius), target_to_obj_init, "long_tail")
-        object_grasped = self.caging(obj, s, ep)
+        object_grasped = pad_grip_caging(  # the class's own _gripper_caging_reward
+            obj, self.tcp_center(s), *self.pads(s), ep["obj_init_pos"], ep["init_tcp"],
+            obj_radius=self.obj_radius, grip_margin=GRIP_MARGIN, xz_success_margin=XZ_SUCCESS_MARGIN,
+        )  # fmt: skip
         reward = hamacher_product(object_grasped, in_place)
         moving = (tcp_to_obj < 0.01) & (0 < tcp_opened) & (tcp_opened < 0.55)
         moving &= target_to_obj_init - target_to_obj > 0.01

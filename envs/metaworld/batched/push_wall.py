@@ -18,10 +18,9 @@ import torch
 from torch import Tensor
 
 from .mixed import select, value
-from .plate import geom_pose
 from .puck import PuckClass
 from .rewards import gripper_caging, norm, tolerance
-from .sawyer import Episode, SimView
+from .sawyer import Episode, SimView, geom_pose
 
 TARGET_RADIUS = 0.05
 MIDPOINT_XY = (-0.05, 0.77)  # beside the wall, at the puck's current height

@@ -27,14 +27,18 @@ class Reach(PuckClass):
         self.set_puck(s, ids, obj_init_pos)
         return {"target_pos": target, "obj_init_pos": obj_init_pos}
 
-    def evaluate(self, obs: Tensor, action: Tensor, s: SimView, ep: Episode) -> tuple[Tensor, dict[str, Tensor]]:
+    def reach(self, s: SimView, ep: Episode) -> tuple[Tensor, Tensor, Tensor]:
+        """The gripper centre's distance to the goal, ``in_place`` and the reward (reach, reach-wall)."""
         target = ep["target_pos"]
         tcp_to_target = norm(self.tcp_center(s) - target)
         margin = norm(self.hand_init_pos - target)
         in_place = tolerance(tcp_to_target, (0.0, self.target_radius), margin, "long_tail")
-        reward = 10 * in_place
+        return tcp_to_target, in_place, 10 * in_place
+
+    def evaluate(self, obs: Tensor, action: Tensor, s: SimView, ep: Episode) -> tuple[Tensor, dict[str, Tensor]]:
+        tcp_to_target, in_place, reward = self.reach(s, ep)
         info = {
-            "success": (tcp_to_target <= 0.05).to(reward.dtype),
+            "success": (tcp_to_target <= self.target_radius).to(reward.dtype),
             "near_object": tcp_to_target,
             "grasp_success": torch.ones_like(reward),
             "grasp_reward": tcp_to_target,

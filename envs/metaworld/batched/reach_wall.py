@@ -11,33 +11,20 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .puck import PuckClass
-from .rewards import norm, tolerance
+from .reach import Reach
 from .sawyer import Episode, SimView
 
-TARGET_RADIUS = 0.05
 
-
-class ReachWall(PuckClass):
+class ReachWall(Reach):
     """Meta-World's reach-wall-v3 over a batch of worlds."""
 
     name = "reach-wall-v3"
-    rand_vec_size = 6
-
-    def reset(self, s: SimView, ids: Tensor, rand_vec: Tensor, settled: Episode) -> Episode:
-        obj_init_pos, target = rand_vec[:, :3], rand_vec[:, 3:]
-        self.set_puck(s, ids, obj_init_pos)
-        return {"target_pos": target, "obj_init_pos": obj_init_pos}
 
     def evaluate(self, obs: Tensor, action: Tensor, s: SimView, ep: Episode) -> tuple[Tensor, dict[str, Tensor]]:
-        target = ep["target_pos"]
-        tcp_to_target = norm(self.tcp_center(s) - target)
-        margin = norm(self.hand_init_pos - target)
-        in_place = tolerance(tcp_to_target, (0.0, TARGET_RADIUS), margin, "long_tail")
-        reward = 10 * in_place
+        tcp_to_target, in_place, reward = self.reach(s, ep)
         zero = torch.zeros_like(reward)
         info = {
-            "success": (tcp_to_target <= TARGET_RADIUS).to(reward.dtype),
+            "success": (tcp_to_target <= self.target_radius).to(reward.dtype),
             "near_object": zero,
             "grasp_success": zero,
             "grasp_reward": zero,

@@ -148,3 +148,57 @@ def gripper_caging(
         reach = tolerance(tcp_to_obj, (0.0, object_reach_radius), reach_margin, "long_tail")
         caging_and_gripping = (caging_and_gripping + reach) / 2
     return caging_and_gripping
+
+
+def pad_y_caging(
+    obj: Tensor, left_pad: Tensor, right_pad: Tensor, bounds: tuple[float, float], pad_success_margin: float
+) -> Tensor:
+    """How well the pads cage the object in y, as the classes with their own caging reward compute
+    it (pick-place, sweep, sweep-into, push-back, soccer): a long-tail ``tolerance`` of each pad's
+    signed y distance to the object (``obj``, pads: ``(n, 3)``) within ``bounds``, combined by the
+    Hamacher product.
+
+    Each margin is ``||obj_y - pad_y| - pad_success_margin|`` with the pad *now*: those classes'
+    ``init_left_pad``/``init_right_pad`` are ``get_body_com`` views of MjData, not copies.
+    """
+    delta_left = left_pad[:, 1] - obj[:, 1]
+    delta_right = obj[:, 1] - right_pad[:, 1]
+    # |delta| is |obj_y - pad_y| to the bit: negating a difference is exact.
+    left = tolerance(delta_left, bounds, (delta_left.abs() - pad_success_margin).abs(), "long_tail")
+    right = tolerance(delta_right, bounds, (delta_right.abs() - pad_success_margin).abs(), "long_tail")
+    # IEEE + and * commute, so the product is the same whichever pad the reference names first.
+    return hamacher_product(right, left)
+
+
+def xz_caging(tcp: Tensor, obj: Tensor, obj_init_pos: Tensor, init_tcp: Tensor, xz_success_margin: float) -> Tensor:
+    """How well the gripper centre ``tcp`` sits over the object in the x-z plane (the same classes'
+    own caging rewards): a long-tail ``tolerance`` of their x-z distance within
+    ``xz_success_margin``, its margin the x-z distance at the episode's start less that radius.
+    Points are ``(n, 3)``, projected with ``without_y`` as the reference projects them."""
+    distance = norm(without_y(tcp) - without_y(obj))
+    margin = norm(without_y(obj_init_pos) - without_y(init_tcp)) - xz_success_margin
+    return tolerance(distance, (0.0, xz_success_margin), margin, "long_tail")
+
+
+def pad_grip_caging(
+    obj: Tensor,
+    tcp: Tensor,
+    left_pad: Tensor,
+    right_pad: Tensor,
+    obj_init_pos: Tensor,
+    init_tcp: Tensor,
+    obj_radius: float,
+    grip_margin: float,
+    xz_success_margin: float,
+    pad_success_margin: float = 0.05,
+) -> Tensor:
+    """The caging reward of sweep, sweep-into, push-back and soccer (each class's own
+    ``_gripper_caging_reward``): caging in y (``pad_y_caging`` within ``(obj_radius,
+    pad_success_margin)``) and in x-z (``xz_caging``), and, once caged above 0.95, the pads' grip
+    (``pad_y_caging`` within ``(obj_radius, obj_radius + grip_margin)``) in place of a closing
+    effort, so no float32 from the action enters; the mean of the two. Points are ``(n, 3)``."""
+    y_caging = pad_y_caging(obj, left_pad, right_pad, (obj_radius, pad_success_margin), pad_success_margin)
+    caging = hamacher_product(y_caging, xz_caging(tcp, obj, obj_init_pos, init_tcp, xz_success_margin))
+    grip_bounds = (obj_radius, obj_radius + grip_margin)
+    gripping = torch.where(caging > 0.95, pad_y_caging(obj, left_pad, right_pad, grip_bounds, pad_success_margin), 0.0)
+    return (caging + gripping) / 2

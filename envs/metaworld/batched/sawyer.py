@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .kinematics import Frames, Kinematics, Poses
+from .kinematics import SLIDE, Frames, Kinematics, Poses
 
 #: Length of the object part of a frame: positions and quaternions of up to two objects, zero-padded.
 OBJECT_SLOTS = 14
@@ -220,6 +220,10 @@ class SawyerClass(ABC):
         """Midpoint of the two fingertip sites, ``(n, 3)``."""
         return (s.site_xpos[:, self.ids.right_effector] + s.site_xpos[:, self.ids.left_effector]) / 2.0
 
+    def pads(self, s: SimView) -> tuple[Tensor, Tensor]:
+        """The left and right pads' body positions now (``get_body_com``), ``(n, 3)`` each."""
+        return s.body(self.ids.left_pad), s.body(self.ids.right_pad)
+
     # ----- the class's definition --------------------------------------------------------------
     def place(self, s: SimView, ids: Tensor, rand_vec: Tensor) -> None:
         """Write the per-world model fields of the tasks of worlds ``ids`` (``model_fields``) before
@@ -281,3 +285,29 @@ def object_pose(s: SimView, body: int, geom: int) -> Tensor:
     """Position of body ``body`` and quaternion of geom ``geom``, ``(n, 7)``: the usual object of
     a class (``get_body_com(obj)`` and SciPy's quaternion of ``objGeom``'s frame)."""
     return torch.cat((s.xpos[:, body], quat_from_matrix(s.geom_xmat[:, geom])), dim=-1)
+
+
+def geom_pose(s: SimView, geom: int) -> Tensor:
+    """Position and SciPy quaternion of geom ``geom``'s frame, ``(n, 7)`` (``data.geom(g).xpos``
+    and ``Rotation.from_matrix(data.geom(g).xmat)``)."""
+    return torch.cat((s.geom_xpos[:, geom], quat_from_matrix(s.geom_xmat[:, geom])), dim=-1)
+
+
+def with_zero_quat(pos: Tensor) -> Tensor:
+    """Points ``(n, 3)`` with the zero quaternion, ``(n, 7)``: the object of a class whose
+    ``_get_quat_objects`` returns ``np.zeros(4)``."""
+    return torch.cat((pos, pos.new_zeros(pos.shape[0], 4)), dim=-1)
+
+
+def fixed_orientation(model: mujoco.MjModel, body: int) -> np.ndarray:
+    """MuJoCo's ``xquat`` of ``body``, ``(w, x, y, z)``, when no joint above it (itself included)
+    rotates it: the same in every state, so computed once here. ``ValueError`` otherwise."""
+    b = body
+    while b > 0:
+        kinds = model.jnt_type[model.body_jntadr[b] : model.body_jntadr[b] + model.body_jntnum[b]]
+        if model.body_mocapid[b] >= 0 or any(int(k) != SLIDE for k in kinds):
+            raise ValueError(f"body {body}'s orientation is not fixed: body {b} has rotational joints or is a mocap")
+        b = int(model.body_parentid[b])
+    data = mujoco.MjData(model)
+    mujoco.mj_kinematics(model, data)
+    return data.xquat[body].copy()

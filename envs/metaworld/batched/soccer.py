@@ -20,14 +20,12 @@ import torch
 from torch import Tensor
 
 from .kinematics import normalize, quat_to_mat
-from .puck import OBJ_QPOS, OBJ_QVEL
-from .rewards import hamacher_product, norm, tolerance, without_y
+from .puck import OBJ_QUAT, set_obj_xyz
+from .rewards import norm, pad_grip_caging, tolerance
 from .sawyer import Episode, SawyerClass, SimView, quat_from_matrix
 
-BALL_QUAT = slice(12, 16)  # the ball's free joint: qpos[9:12] position, [12:16] orientation
 X_SCALE = (3.0, 1.0, 1.0)  # in_place weighs the x error 3 times
-PAD_SUCCESS_MARGIN = 0.05
-GRIP_EXTRA = 0.01  # the gripping bounds reach this much beyond the ball's radius
+GRIP_MARGIN = 0.01  # the gripping bounds reach this much beyond the ball's radius
 XZ_SUCCESS_MARGIN = 0.005
 GOAL_LINE = 0.1  # in front of the target; past it, and off to the side by more than
 SIDE = 0.1  # this, in_place is lowered
@@ -56,38 +54,13 @@ class Soccer(SawyerClass):
 
     def reset(self, s: SimView, ids: Tensor, rand_vec: Tensor, settled: Episode) -> Episode:
         obj_init_pos = torch.cat((rand_vec[:, :2], torch.full_like(rand_vec[:, :1], self.obj_z)), dim=-1)
-        s.qpos[ids, OBJ_QPOS] = obj_init_pos.to(s.qpos.dtype)  # _set_obj_xyz: the ball at rest, orientation kept
-        s.qvel[ids, OBJ_QVEL] = 0.0
-        s.forward(ids)
+        set_obj_xyz(s, ids, obj_init_pos)
         return {"target_pos": rand_vec[:, 3:], "obj_init_pos": obj_init_pos, "init_tcp": settled["init_tcp"]}
 
     def objects(self, s: SimView) -> Tensor:
         # The body's position and SciPy's quaternion of its frame (xmat, from the free joint's quaternion).
-        rotation = quat_to_mat(normalize(s.qpos[:, BALL_QUAT]))
+        rotation = quat_to_mat(normalize(s.qpos[:, OBJ_QUAT]))
         return torch.cat((s.xpos[:, self.ball], quat_from_matrix(rotation)), dim=-1)
-
-    def caging(self, obj: Tensor, s: SimView, ep: Episode) -> Tensor:
-        """The class's own ``_gripper_caging_reward``: caging and (once caged) gripping in y, x-z caging."""
-        left_pad, right_pad = s.body(self.ids.left_pad), s.body(self.ids.right_pad)
-        delta_left = left_pad[:, 1] - obj[:, 1]
-        delta_right = obj[:, 1] - right_pad[:, 1]
-        # Farama's init_right_pad/init_left_pad are get_body_com views of MjData: the pads now.
-        right_margin = ((obj[:, 1] - right_pad[:, 1]).abs() - PAD_SUCCESS_MARGIN).abs()
-        left_margin = ((obj[:, 1] - left_pad[:, 1]).abs() - PAD_SUCCESS_MARGIN).abs()
-        caging_bounds = (self.obj_radius, PAD_SUCCESS_MARGIN)
-        gripping_bounds = (self.obj_radius, self.obj_radius + GRIP_EXTRA)
-        right_caging = tolerance(delta_right, caging_bounds, right_margin, "long_tail")
-        left_caging = tolerance(delta_left, caging_bounds, left_margin, "long_tail")
-        right_gripping = tolerance(delta_right, gripping_bounds, right_margin, "long_tail")
-        left_gripping = tolerance(delta_left, gripping_bounds, left_margin, "long_tail")
-        y_caging = hamacher_product(right_caging, left_caging)
-        y_gripping = hamacher_product(right_gripping, left_gripping)
-        tcp_obj_xz = norm(without_y(self.tcp_center(s)) - without_y(obj))
-        xz_margin = norm(without_y(ep["obj_init_pos"]) - without_y(ep["init_tcp"])) - XZ_SUCCESS_MARGIN
-        xz_caging = tolerance(tcp_obj_xz, (0.0, XZ_SUCCESS_MARGIN), xz_margin, "long_tail")
-        caging = hamacher_product(y_caging, xz_caging)
-        gripping = torch.where(caging > 0.95, y_gripping, 0.0)
-        return (caging + gripping) / 2
 
     def evaluate(self, obs: Tensor, action: Tensor, s: SimView, ep: Episode) -> tuple[Tensor, dict[str, Tensor]]:
         obj = obs[:, 4:7]
@@ -101,7 +74,10 @@ class Soccer(SawyerClass):
         off_side = (obj[:, 1] > goal_line) & ((obj[:, 0] - target[:, 0]).abs() > SIDE)
         lowered = (in_place - 2 * ((obj[:, 1] - goal_line) / (1 - goal_line))).clamp(0.0, 1.0)
         in_place = torch.where(off_side, lowered, in_place)
-        object_grasped = self.caging(obj, s, ep)
+        object_grasped = pad_grip_caging(  # the class's own _gripper_caging_reward
+            obj, self.tcp_center(s), *self.pads(s), ep["obj_init_pos"], ep["init_tcp"],
+            obj_radius=self.obj_radius, grip_margin=GRIP_MARGIN, xz_success_margin=XZ_SUCCESS_MARGIN,
+        )  # fmt: skip
         reward = (3 * object_grasped) + (6.5 * in_place)
         reward = torch.where(target_to_obj < self.target_radius, 10.0, reward)
         obj_to_target = norm(obj - target)
