@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from metarl.cli_sweep import add_sweep_parsers
 from metarl.core.registry import registered_families
 from metarl.report.tables import envs_table, format_table
 
@@ -107,7 +108,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from metarl.core.vector import resolve_device
     from metarl.report.adaptation import load_adaptation
     from metarl.runner.lock import run_lock
-    from metarl.runner.preflight import check_env_config
+    from metarl.runner.preflight import check_run_config
     from metarl.runner.runs import check_new_run_dir, make_run_dir, resume_run
     from metarl.runner.train import make_trainer, train
 
@@ -136,7 +137,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise ValueError("give a CONFIG file (e.g. configs/pearl/point_robot.yaml) or --resume RUN_DIR")
         cfg = _with_imports(cfg, args.imports)
         # Everything that can be refused is refused before the run directory exists.
-        check_env_config(cfg.env)
+        check_run_config(cfg)
         trainer = make_trainer(cfg, resolve_device(cfg.device))
         if args.run_dir is None:
             run_dir = make_run_dir(cfg)  # a new directory of its own
@@ -221,7 +222,12 @@ def _check_protocol(env_id: str, args: argparse.Namespace) -> None:
 
 def _cmd_plot(args: argparse.Namespace) -> int:
     from metarl.report.adaptation import load_adaptation, plot_adaptation_curves
+    from metarl.report.aggregate import is_runs_folder
 
+    if any(is_runs_folder(run) for run in args.runs):  # a sweep's (or any) folder of runs: grouped over seeds
+        from metarl.cli_sweep import plot_runs_folders
+
+        return plot_runs_folders(args.runs, args.out)
     print(f"wrote {plot_adaptation_curves(args.runs, args.out)}")
     results = [load_adaptation(run) for run in args.runs]
     if all(r.successes is not None and r.groups is not None and r.evaluation_episodes for r in results):
@@ -339,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--evaluation-episodes", type=int, default=3, help="with --protocol metaworld (default 3)")
     p.set_defaults(func=_cmd_evaluate)
     p = sub.add_parser("plot", parents=[plugins], help="overlay the adaptation curves of several runs")
-    p.add_argument("runs", nargs="+", help="run directories (or their eval/adaptation.json)")
+    p.add_argument("runs", nargs="+", help="run directories (or their eval/adaptation.json), or sweep directories")
     p.add_argument("--out", required=True, help="output PNG file")
     p.set_defaults(func=_cmd_plot)
     p = sub.add_parser("curve", parents=[plugins], help="meta-test return against env steps of runs")
@@ -355,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default=None, help="also draw return against env steps of every run into this PNG file")
     p.set_defaults(func=_cmd_curve)
+    add_sweep_parsers(sub, plugins)  # metarl sweep, metarl report
     return parser
 
 
@@ -373,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may come after options too (`train CONFIG --run-dir R seed=1`).
-    if args.command == "train" and all("=" in e and not e.startswith("-") for e in extra):
+    if args.command in ("train", "sweep") and all("=" in e and not e.startswith("-") for e in extra):
         args.overrides = [*args.overrides, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -17,10 +17,22 @@ import gymnasium as gym
 from gymnasium.envs.registration import load_env_creator
 
 from metarl.common.checks import ConfigError
-from metarl.common.config import EnvConfig
+from metarl.common.config import EnvConfig, RunConfig
 from metarl.core.registry import registered_families
 
-__all__ = ["check_env_config"]
+__all__ = ["check_env_config", "check_run_config"]
+
+
+def check_run_config(cfg: RunConfig) -> None:
+    """Raise :class:`ConfigError` unless ``cfg.env`` passes ``check_env_config`` and the family
+    has the task set ``cfg.eval.split`` evaluates on (``ood`` is optional)."""
+    check_env_config(cfg.env)
+    if cfg.eval.split == "ood":
+        env = gym.make(cfg.env.id, **cfg.env.kwargs)
+        has_ood = bool(getattr(env.unwrapped, "has_ood", False))
+        env.close()
+        if not has_ood:
+            raise ConfigError(f"eval.split='ood' but {cfg.env.id} has no ood task set; allowed: 'train', 'test'")
 
 
 def check_env_config(env: EnvConfig) -> None:

@@ -276,6 +276,7 @@ def test_a_run_that_failed_before_its_first_checkpoint_starts_again_in_place(tmp
         ("env.kwargs={num_armz: 3}", ["env.kwargs.num_armz is not an argument of metarl/BernoulliBandit-v0",
                                      "did you mean 'num_arms'", "allowed: task, num_arms"]),
         ("env.kwargs={num_arms: -3}", ["env.kwargs={'num_arms': -3} are not accepted by metarl/BernoulliBandit-v0"]),
+        ("eval.split=ood", ["eval.split='ood' but metarl/BernoulliBandit-v0 has no ood task set; allowed: 'train', 'test'"]),
         ("env.id=metarl/BernoulliBandit-v0", ["PEARL needs a continuous (Box) action space"]),
         ("sb3:env.id=metarl/BernoulliBandit-v0", ["sb3.algo='sac' cannot act in metarl/BernoulliBandit-v0's action "
                                                   "space Discrete(5); it supports Box"]),
