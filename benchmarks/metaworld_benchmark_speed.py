@@ -28,7 +28,6 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
-from metarl.envs.metaworld.batched import definition_class
 from metarl.envs.metaworld.batched.benchmark_vector import MetaWorldBenchmarkVectorEnv
 from metarl.envs.metaworld.batched.vector import MetaWorldVectorEnv
 
@@ -59,16 +58,14 @@ def bench_native(benchmark: str, n: int, steps: int, rounds: int, threads: int) 
     actions = [torch.rand(n, 4, generator=gen) * 2 - 1 for _ in range(4)]
     counter = iter(range(1 << 62))
     face = _rate(lambda: env.step(actions[next(counter) % 4]), n, steps, rounds)
-    groups = list(env._groups.values())
-    for g in groups:
-        g.reset(seed=0)
+    groups = list(env._groups.values())  # reset by the face: their worlds are mid-episode
     sizes = [g.num_envs for g in groups]
     group_actions = [[a[:s] for s in sizes] for a in actions]  # any actions of each group's size
 
     def step_groups() -> None:
         i = next(counter) % 4
         for g, a in zip(groups, group_actions[i]):
-            g.step(a)
+            g._step_state(a)  # the group's own step, as the face calls it
 
     alone = _rate(step_groups, n, steps, rounds)
     one = MetaWorldVectorEnv(num_envs=n, benchmark=benchmark, class_name=groups[0].class_name, num_threads=threads)
@@ -85,8 +82,9 @@ def bench_gymnasium(benchmark: str, n: int, mode: str, steps: int) -> float:
     family = MetaWorldEnv(benchmark=benchmark)
     tasks = interleaved_tasks(family.task_set_batch("train"), n)
     names = family.class_names
-    size = {name: definition_class(name).rand_vec_size for name in names}  # rand_vec is padded across classes
-    fns = [farama_factory(names[int(c)], v[: size[names[int(c)]]]) for c, v in zip(tasks["env_class"], tasks["rand_vec"])]
+    # The family's tasks pad rand_vec across classes; each Farama env takes its class's own size.
+    fns = [farama_factory(names[int(c)], family._rand_vec({"env_class": c, "rand_vec": v}, names[int(c)]))
+           for c, v in zip(tasks["env_class"], tasks["rand_vec"])]  # fmt: skip
     env = gym.vector.SyncVectorEnv(fns) if mode == "sync" else gym.vector.AsyncVectorEnv(fns)
     try:
         env.reset(seed=0)
