@@ -42,8 +42,8 @@ def test_every_sb3_config_loads_and_names_its_variant():
         cfg = load_config(path)
         assert cfg.agent == "sb3" and cfg.env.id.startswith("metarl/")
         names[path.stem] = cfg.agent_config.variant
-    assert len(names) == 22
-    assert names["ml1_reach_sac_multitask"] == "sb3-sac"
+    assert len(names) == 23
+    assert names["ml1_reach_sac_multitask"] == "sb3-sac" and names["mt10_sac_multitask"] == "sb3-sac"
     assert names["cheetah_vel_ppo_multitask"] == "sb3-ppo" and names["ant_dir_sac_oracle"] == "sb3-sac-oracle"
     assert names["bernoulli_bandit_recurrent_ppo_rl2"] == "sb3-recurrent_ppo-rl2"
 
