@@ -156,7 +156,7 @@ def test_farama_experts_succeed_on_our_single_env(benchmark):
 
 
 def test_generic_batched_face_passes_success_through_and_equals_the_single_env():
-    env_id = "metarl/ML1-reach-wall-v0"  # a class without a native batched face
+    env_id = "metarl/ML1-stick-push-v0"  # the class without a native batched face
     tasks = gym.make(env_id).unwrapped.task_set_batch("test")
     tasks = {k: v[:3] for k, v in tasks.items()}
     vec = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point", workers=0, tasks=tasks,
@@ -165,7 +165,7 @@ def test_generic_batched_face_passes_success_through_and_equals_the_single_env()
     obs, _ = vec.reset(seed=0)
     s_obs, _ = single.reset(options={"task": {k: v[1] for k, v in tasks.items()}})
     np.testing.assert_array_equal(obs[1].numpy(), s_obs)
-    policy = ENV_POLICY_MAP["reach-wall-v3"]()
+    policy = ENV_POLICY_MAP["stick-push-v3"]()
     successes = torch.zeros(3, dtype=torch.bool)
     for _ in range(120):
         actions = np.stack([np.clip(policy.get_action(o), -1, 1) for o in obs.numpy()])
