@@ -131,3 +131,29 @@ def test_a_class_without_a_batched_face_runs_as_farama_envs_in_the_batch(monkeyp
     torch.testing.assert_close(mixed._observe(), native._observe(), rtol=1e-6, atol=1e-9)
     for t in range(8, 12):
         step_both(t)
+
+
+def test_warp_backend_agrees_with_mujoco():
+    """The face on MuJoCo Warp (float32): tasks stay exact (float64: float32 would round a bound
+    such as 0.02 out of its class's box), results in float32 within the Warp tolerances. Two classes
+    whose Warp models the suite compiles anyway (test_metaworld_batched.py's WARP_CLASSES)."""
+    pytest.importorskip("mujoco_warp")
+    family = MetaWorldEnv(benchmark="ML10")
+    train = family.task_set_batch("train")
+    names = family.class_names
+    rows = [int(np.flatnonzero(train["env_class"] == names.index(c))[0]) for c in ("reach-v3", "door-open-v3")] * 2
+    tasks = {k: np.asarray(v)[rows] for k, v in train.items()}
+    kwargs = dict(num_envs=4, benchmark="ML10", tasks=tasks, autoreset_mode="disabled")
+    warp = MetaWorldBenchmarkVectorEnv(backend="warp", **kwargs)
+    ref = MetaWorldBenchmarkVectorEnv(backend="mujoco", num_threads=1, **kwargs)
+    assert warp.classes == {"reach-v3": 2, "door-open-v3": 2}
+    assert warp.get_tasks()["rand_vec"].dtype == torch.float64
+    obs_w, _ = warp.reset(seed=0)
+    obs_r, _ = ref.reset(seed=0)
+    assert obs_w.dtype == torch.float32
+    rng = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        action = torch.rand(4, 4, generator=rng) * 2 - 1
+        obs_w, rew_w, *_ = warp.step(action)
+        obs_r, rew_r, *_ = ref.step(action)
+    assert (obs_w.double() - obs_r).abs().max() < 3e-3 and (rew_w.double() - rew_r).abs().max() < 2e-2

@@ -95,11 +95,15 @@ class MetaWorldBenchmarkVectorEnv(TaskVectorEnv):
         self._obs = torch.empty(0)
         self._info: dict[str, torch.Tensor] = {}
         sim_device = torch.device("cpu") if backend == "mujoco" else resolve_device(device)
+        # Tasks are kept in float64 whatever the backend (a group re-validates the tasks it is given,
+        # and float32 rounding can put a bound such as 0.02 outside its box); results are in the
+        # backend's dtype.
+        self._dtype = sim_cls.dtype
         if tasks is None:
             tasks = interleaved_tasks(family.task_set_batch("train"), num_envs)
         super().__init__(
             family, num_envs, device, HORIZON if max_episode_steps is None else max_episode_steps, tasks,
-            autoreset_mode, sim_dtype=sim_cls.dtype, sim_device=sim_device, check_actions=check_actions,
+            autoreset_mode, sim_dtype=torch.float64, sim_device=sim_device, check_actions=check_actions,
         )  # fmt: skip
 
     @property
@@ -113,9 +117,9 @@ class MetaWorldBenchmarkVectorEnv(TaskVectorEnv):
         cls = self._tasks["env_class"].long()
         if self._one_hot:
             k = len(self.family.class_names)
-            self._class_features = torch.nn.functional.one_hot(cls, k).to(self._sim_dtype)
+            self._class_features = torch.nn.functional.one_hot(cls, k).to(self._dtype)
         if not self._obs.numel():
-            self._obs = torch.zeros(self.num_envs, OBS, dtype=self._sim_dtype, device=self.sim_device)
+            self._obs = torch.zeros(self.num_envs, OBS, dtype=self._dtype, device=self.sim_device)
         for c in sorted(set(self._slots) | set(cls.unique().tolist())):
             slots = torch.nonzero(cls == c).flatten()
             old, old_slots = self._groups.pop(c, None), self._slots.pop(c, None)
@@ -126,8 +130,8 @@ class MetaWorldBenchmarkVectorEnv(TaskVectorEnv):
             tasks = {k: v[slots].clone() for k, v in self._tasks.items()}
             if isinstance(old, FaramaGroup):
                 old.assign({k: v.cpu() for k, v in tasks.items()}, mask[slots].cpu())
-            else:
-                old._tasks = tasks
+            else:  # in the group's own dtypes (float32 on warp)
+                old._tasks = {k: v.to(old._tasks[k].dtype) for k, v in tasks.items()}
             self._groups[c], self._slots[c] = old, slots
             self._obs[slots] = old._observe().to(self._obs)
 
@@ -184,7 +188,7 @@ class MetaWorldBenchmarkVectorEnv(TaskVectorEnv):
         self._obs = obs
 
     def _step_state(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        reward = torch.empty(self.num_envs, dtype=self._sim_dtype, device=self.sim_device)
+        reward = torch.empty(self.num_envs, dtype=self._dtype, device=self.sim_device)
         obs = torch.empty_like(self._obs)
         infos = []
         for c, group in self._groups.items():
@@ -195,7 +199,7 @@ class MetaWorldBenchmarkVectorEnv(TaskVectorEnv):
             infos.append((slots, group._info))
         self._obs = obs
         common = set.intersection(*(set(info) for _, info in infos))
-        self._info = {k: torch.empty(self.num_envs, dtype=self._sim_dtype, device=self.sim_device) for k in common}
+        self._info = {k: torch.empty(self.num_envs, dtype=self._dtype, device=self.sim_device) for k in common}
         for slots, info in infos:
             for k in common:
                 self._info[k][slots] = info[k].to(self._info[k])
