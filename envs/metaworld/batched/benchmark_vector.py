@@ -81,11 +81,10 @@ class MetaWorldBenchmarkVectorEnv(TaskVectorEnv):
         self._native = set(batched_classes())
         self._single_kwargs = {**family_kwargs, "class_one_hot": False}
         self._family_cls = family_cls
-        memory_device = torch.device("cpu") if backend == "mujoco" else resolve_device(device)
-        check_memory(num_envs, _world_bytes(family, family.farama_env.model, sim_cls.dtype), memory_device)
+        sim_device = torch.device("cpu") if backend == "mujoco" else resolve_device(device)
+        check_memory(num_envs, _world_bytes(family, family.farama_env.model, sim_cls.dtype), sim_device)
         self._group_kwargs = dict(family_cls=family_cls, device=device, backend=backend, num_threads=num_threads,
-                                  autoreset_mode="disabled", check_actions=False,
-                                  **{**family_kwargs, "class_one_hot": False})  # fmt: skip
+                                  autoreset_mode="disabled", check_actions=False, **self._single_kwargs)  # fmt: skip
         # Meta-World's OneHotWrapper: the class's one-hot after the 39 numbers (as the single env).
         self._one_hot = bool(getattr(family, "class_one_hot", False))
         self._class_features = torch.empty(0)
@@ -94,7 +93,6 @@ class MetaWorldBenchmarkVectorEnv(TaskVectorEnv):
         self._slots: dict[int, torch.Tensor] = {}  # class -> the sub-envs of its group, in world order
         self._obs = torch.empty(0)
         self._info: dict[str, torch.Tensor] = {}
-        sim_device = torch.device("cpu") if backend == "mujoco" else resolve_device(device)
         # Tasks are kept in float64 whatever the backend (a group re-validates the tasks it is given,
         # and float32 rounding can put a bound such as 0.02 outside its box); results are in the
         # backend's dtype.

@@ -5,7 +5,7 @@ One class of the 50 (stick-push: its ``success`` reads per-pad contact forces, w
 batched env, its worlds are Farama's own envs (the family's single env, one per world, stepped
 in a loop over that class's worlds only) behind the interface ``MetaWorldBenchmarkVectorEnv``
 drives its groups with: ``_reset_state(mask)``, ``_step_state(actions)``, ``_observe()``,
-``_info``, ``_tasks``, ``num_envs``, ``class_name``.
+``_info``, ``num_envs``, ``class_name``; tasks reach its envs through ``assign``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ class FaramaGroup:
         self.info_keys = envs[0].info_keys
         self._obs = torch.zeros(self.num_envs, OBS, dtype=dtype)
         self._info: dict[str, torch.Tensor] = {}
-        self._tasks: dict[str, torch.Tensor] = {}
 
     @classmethod
     def build(cls, class_name: str, tasks: Mapping[str, torch.Tensor], make_family: Any, dtype: torch.dtype) -> FaramaGroup:
@@ -44,7 +43,6 @@ class FaramaGroup:
 
     def assign(self, tasks: Mapping[str, torch.Tensor], mask: torch.Tensor) -> None:
         """Give the worlds in ``mask`` their rows of ``tasks`` (effective at their next reset, as Farama)."""
-        self._tasks = {k: v.clone() for k, v in tasks.items()}
         for i in torch.nonzero(mask).flatten().tolist():
             self.envs[i].set_task({k: v[i].numpy() for k, v in tasks.items()})
 
