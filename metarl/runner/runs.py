@@ -17,6 +17,7 @@ on it, so a resumed run may be given a longer budget.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -402,3 +403,12 @@ def _set_aside_newer(run_dir: Path, step: int, suffix: str) -> None:
     for newer in (p for p in checkpoint_paths(run_dir) if checkpoint_step(p) > step):
         newer.rename(newer.with_name(newer.name + suffix))
         warnings.warn(f"set aside {newer.name} as {newer.name + suffix}: the run continues from step {step}", stacklevel=3)
+
+
+def evaluated_at_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether the run's evaluation (``eval/adaptation.json``) was written at its newest checkpoint's step."""
+    checkpoints = checkpoint_paths(path)
+    summary = Path(path) / EVAL_DIR / "adaptation.json"
+    if not checkpoints or not summary.is_file():
+        return False
+    return json.loads(summary.read_text()).get("step") == checkpoint_step(checkpoints[-1])

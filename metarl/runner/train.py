@@ -32,7 +32,7 @@ from metarl.runner.lock import run_lock
 from metarl.runner.logger import Logger, Progress
 from metarl.runner.references import reference_returns
 from metarl.runner.rng import rng_state, set_rng_state
-from metarl.runner.runs import CheckpointError, load_checkpoint, save_checkpoint
+from metarl.runner.runs import CheckpointError, evaluated_at_checkpoint, load_checkpoint, save_checkpoint
 from metarl.runner.threads import set_threads
 
 
@@ -203,6 +203,10 @@ def _train(
         # Checkpoints written before metarl counted training time lack it: the run's total stays unknown.
         earlier_seconds = checkpoint["state"].get("train_seconds")
     if trainer.env_steps >= cfg.train.total_steps:
+        if resume_step is not None and not evaluated_at_checkpoint(run_dir):
+            # Finished, but its final evaluation raised after the checkpoint was kept: redo it.
+            with Logger(run_dir) as logger:
+                evaluate_run(cfg, trainer, run_dir, logger.writer, with_references=True)
         return trainer  # finished: its final evaluation and checkpoint are on disk
     start = time.perf_counter()
 

@@ -16,17 +16,16 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from metarl.common.config import RunConfig, load_config
+from metarl.common.config import load_config
 from metarl.report.adaptation import load_adaptation
 from metarl.report.aggregate import metric_value
 from metarl.runner.lock import RunLockedError, run_lock
 from metarl.runner.runs import checkpoint_paths, make_run_dir, resume_run
-from metarl.runner.train import evaluate_run, train
+from metarl.runner.train import train
 from metarl.sweep.spec import SweepSpec, load_spec
 from metarl.sweep.trials import (
     Group,
     clear_error,
-    evaluated_at_checkpoint,
     make_group,
     record_error,
     run_dir,
@@ -65,22 +64,12 @@ def _train_locked(config_path: Path, overrides: list[str], path: Path) -> None:
         return
     if checkpoint_paths(path):
         cfg, checkpoint = resume_run(path)
-        trainer = train(cfg, path, resume=True, checkpoint=checkpoint, quiet=True)
-        if not evaluated_at_checkpoint(path):
-            # Training had ended but its final evaluation was lost (a crash or a kill during it).
-            _evaluate(cfg, trainer, path)
+        # A finished run whose final evaluation was lost gets it redone by train itself.
+        train(cfg, path, resume=True, checkpoint=checkpoint, quiet=True)
         return
     cfg = load_config(config_path, overrides)
     make_run_dir(cfg, path)  # a run killed before its first checkpoint restarts in place
     train(cfg, path, quiet=True)
-
-
-def _evaluate(cfg: RunConfig, trainer: Any, path: Path) -> None:
-    """The final evaluation of a trained run, written as its training would have written it."""
-    from torch.utils.tensorboard import SummaryWriter
-
-    with SummaryWriter(log_dir=str(path)) as writer:
-        evaluate_run(cfg, trainer, path, writer, with_references=True)
 
 
 def trial_group(spec: SweepSpec, config: dict[str, Any]) -> Group:

@@ -12,7 +12,6 @@ retry succeeds.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from metarl.common.files import atomic_write_bytes
-from metarl.report.results import EVAL_DIR
-from metarl.runner.runs import CONFIG_FILE, checkpoint_paths, checkpoint_step
+from metarl.runner.runs import CONFIG_FILE, checkpoint_paths, checkpoint_step, evaluated_at_checkpoint
 from metarl.sweep.spec import SweepSpec, label_text, value_text
 
 __all__ = ["ERRORS_DIR", "RUNS_DIR", "Group", "RunState", "config_value", "grid_groups", "run_state"]
@@ -89,15 +87,6 @@ def config_value(config: dict[str, Any], key: str) -> Any:
             raise KeyError(f"the run's config has no key {key!r}")
         node = node[part]
     return node
-
-
-def evaluated_at_checkpoint(path: str | os.PathLike) -> bool:
-    """Whether the run's evaluation (``eval/adaptation.json``) was written at its newest checkpoint's step."""
-    checkpoints = checkpoint_paths(path)
-    summary = Path(path) / EVAL_DIR / "adaptation.json"
-    if not checkpoints or not summary.is_file():
-        return False
-    return json.loads(summary.read_text()).get("step") == checkpoint_step(checkpoints[-1])
 
 
 def run_state(path: str | os.PathLike) -> RunState:

@@ -6,6 +6,7 @@ A kill is stood for by an exception raised where the process would die; what a r
 leaves beyond that (an unfinished temporary file) is planted by hand, and one case kills a real
 process with SIGKILL."""
 
+import json
 import os
 import signal
 import subprocess
@@ -22,7 +23,7 @@ import metarl.runner.train as training
 from metarl import cli
 from metarl.common.config import load_config
 from metarl.report.adaptation import load_adaptation
-from metarl.runner.runs import checkpoint_paths, checkpoint_step
+from metarl.runner.runs import checkpoint_paths, checkpoint_step, make_run_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 RL2 = ROOT / "configs" / "rl2" / "demo.yaml"  # absolute: some tests change directory
@@ -354,6 +355,26 @@ def test_a_failing_evaluation_keeps_the_training_in_a_checkpoint(tmp_path, monke
     with pytest.raises(RuntimeError, match="the evaluation broke"):
         training.train(load_config(RL2, [*RL2_ARGS[1:], "train.total_steps=400"]), run)
     assert [checkpoint_step(p) for p in checkpoint_paths(run)] == [120]
+
+
+def test_a_finished_run_whose_final_evaluation_failed_gets_it_on_resume(tmp_path, monkeypatch):
+    """The final evaluation raised after the last checkpoint was kept: ``--resume`` of the finished
+    run evaluates it (before, the run stayed without its adaptation curve)."""
+    run = tmp_path / "run"
+    real = training.evaluate_run
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the evaluation broke")
+
+    monkeypatch.setattr(training, "evaluate_run", broken)
+    cfg = load_config(RL2, [*RL2_ARGS[1:], "train.total_steps=120"])
+    make_run_dir(cfg, run)
+    with pytest.raises(RuntimeError, match="the evaluation broke"):
+        training.train(cfg, run)
+    assert [checkpoint_step(p) for p in checkpoint_paths(run)] == [120] and not (run / "eval").exists()
+    monkeypatch.setattr(training, "evaluate_run", real)
+    assert train_cli("--resume", str(run)) == 0
+    assert json.loads((run / "eval" / "adaptation.json").read_text())["step"] == 120
 
 
 def test_a_checkpoint_from_before_a_new_config_option_resumes(tmp_path):
