@@ -10,9 +10,7 @@ if __name__ != "metarl.envs":
         "install metarl (pip install -e .) and import metarl.envs"
     )
 
-import os
-
-from metarl.core.registry import generic_vector_entry, register_builtin_family
+from metarl.core.registry import register_builtin_family
 
 # Analytic families: id suffix -> (entry point relative to this package, horizon)
 ANALYTIC_FAMILIES: dict[str, tuple[str, int]] = {
@@ -47,7 +45,6 @@ for _name, _entry in MUJOCO_FAMILIES.items():
 
 # Meta-World (needs the `metaworld` package, installed without its mujoco pin: see metaworld/):
 # ML1 of each of the 50 classes and the multi-class benchmarks, on Farama's classes.
-from .metaworld.batched import CLASSES as _MW_BATCHED  # noqa: E402  (names only)
 from .metaworld.benchmarks import CLASS_NAMES as _MW_CLASSES  # noqa: E402  (plain names, no import of metaworld)
 from .metaworld.benchmarks import MULTI_CLASS as _MW_MULTI  # noqa: E402
 from .metaworld.benchmarks import ml1_name as _ml1_name  # noqa: E402
@@ -55,14 +52,10 @@ from .metaworld.benchmarks import ml1_name as _ml1_name  # noqa: E402
 _MW_ENTRY = f"{__name__}.metaworld.family:MetaWorldEnv"
 _MW_NATIVE = f"{__name__}.metaworld.batched.vector:MetaWorldVectorEnv"
 _MW_NATIVE_MULTI = f"{__name__}.metaworld.batched.benchmark_vector:MetaWorldBenchmarkVectorEnv"
-_CORES = os.cpu_count() or 1
 for _bench in [*map(_ml1_name, _MW_CLASSES), *_MW_MULTI]:
-    # The classes with a native batched face (mujoco.batch / MuJoCo Warp) use it; the others get
-    # the generic face, its copies stepped in one subprocess per core.
-    if _bench.startswith("ML1-"):
-        _vector = _MW_NATIVE if f"{_bench[4:]}-v3" in _MW_BATCHED else None
-    else:
-        _vector = _MW_NATIVE_MULTI  # one batch per class (Farama's envs for a class without one)
+    # Every class has a native batched face (mujoco.batch / MuJoCo Warp); a multi-class benchmark
+    # runs one batch per class.
+    _vector = _MW_NATIVE if _bench.startswith("ML1-") else _MW_NATIVE_MULTI
     register_builtin_family(f"metarl/{_bench}-v0", _MW_ENTRY, max_episode_steps=500, kwargs={"benchmark": _bench},
-                            vector_entry_point=_vector or generic_vector_entry(_MW_ENTRY, workers=_CORES),
+                            vector_entry_point=_vector,
                             group="metarl/ML1-<class>-v0" if _bench.startswith("ML1-") else None)  # fmt: skip

@@ -9,7 +9,6 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 import pytest
-import torch
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from metarl.envs.metaworld import benchmarks, compat
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
@@ -153,29 +152,6 @@ def test_farama_experts_succeed_on_our_single_env(benchmark):
     env = gym.make(f"metarl/{benchmark}-v0", partially_observable=False)
     results = [_expert_episode(env, task) for task in env.unwrapped.task_set("test")[:2]]
     assert all(success for success, _ in results), results
-
-
-def test_generic_batched_face_passes_success_through_and_equals_the_single_env():
-    env_id = "metarl/ML1-stick-push-v0"  # the class without a native batched face
-    tasks = gym.make(env_id).unwrapped.task_set_batch("test")
-    tasks = {k: v[:3] for k, v in tasks.items()}
-    vec = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point", workers=0, tasks=tasks,
-                       partially_observable=False)  # fmt: skip
-    single = gym.make(env_id, partially_observable=False)
-    obs, _ = vec.reset(seed=0)
-    s_obs, _ = single.reset(options={"task": {k: v[1] for k, v in tasks.items()}})
-    np.testing.assert_array_equal(obs[1].numpy(), s_obs)
-    policy = ENV_POLICY_MAP["stick-push-v3"]()
-    successes = torch.zeros(3, dtype=torch.bool)
-    for _ in range(120):
-        actions = np.stack([np.clip(policy.get_action(o), -1, 1) for o in obs.numpy()])
-        obs, reward, _, _, info = vec.step(torch.as_tensor(actions))
-        s_obs, s_reward, _, _, s_info = single.step(actions[1])
-        np.testing.assert_array_equal(obs[1].numpy(), s_obs)
-        assert reward[1].item() == s_reward and info["success"][1].item() == s_info["success"]
-        successes |= info["success"] > 0
-    assert bool(successes.all()), "the expert reaches every goal within 120 steps"
-    vec.close()
 
 
 def test_an_episode_saved_mid_way_continues_exactly_in_a_fresh_env():

@@ -10,9 +10,8 @@ import torch
 
 pytest.importorskip("metaworld")
 
-from metarl.envs.metaworld.batched import batched_classes, benchmark_vector  # noqa: E402
+from metarl.envs.metaworld.batched import batched_classes  # noqa: E402
 from metarl.envs.metaworld.batched.benchmark_vector import MetaWorldBenchmarkVectorEnv, interleaved_tasks  # noqa: E402
-from metarl.envs.metaworld.batched.farama_group import FaramaGroup  # noqa: E402
 from metarl.envs.metaworld.batched.vector import MetaWorldVectorEnv  # noqa: E402
 from metarl.envs.metaworld.family import MetaWorldEnv  # noqa: E402
 
@@ -96,41 +95,33 @@ def test_make_vec_builds_the_benchmark_face():
     assert isinstance(env, MetaWorldBenchmarkVectorEnv)
 
 
-def test_a_class_without_a_batched_face_runs_as_farama_envs_in_the_batch(monkeypatch):
-    """stick-push has no batched definition (its success reads contact forces): its worlds are
-    Farama's envs inside the batch. Shown here by withholding push-v3's definition: the push
-    worlds then run on Farama's code and equal the native batch, also across a regroup."""
-    kwargs = dict(num_envs=6, benchmark="ML10", num_threads=1, autoreset_mode="disabled")
-    native = MetaWorldBenchmarkVectorEnv(**kwargs)
-    monkeypatch.setattr(benchmark_vector, "batched_classes", lambda: tuple(c for c in batched_classes() if c != "push-v3"))
-    mixed = MetaWorldBenchmarkVectorEnv(**kwargs)
-    push = mixed.family.class_names.index("push-v3")
-    assert isinstance(mixed._groups[push], FaramaGroup) and not isinstance(native._groups[push], FaramaGroup)
+def test_stick_push_runs_natively_beside_other_classes():
+    """All 50 classes are batched (stick-push with its contact sensors): its worlds in ML45 form a
+    native group and equal stick-push's own batch."""
+    assert len(batched_classes()) == 50
+    family = MetaWorldEnv(benchmark="ML45")
+    train = family.task_set_batch("train")
+    names = family.class_names
+    rows = [int(np.flatnonzero(train["env_class"] == names.index(c))[i]) for c in ("stick-push-v3", "reach-v3")
+            for i in (0, 1)]  # fmt: skip
+    tasks = {k: np.asarray(v)[rows] for k, v in train.items()}
+    env = MetaWorldBenchmarkVectorEnv(num_envs=4, benchmark="ML45", tasks=tasks, num_threads=1,
+                                      autoreset_mode="disabled")  # fmt: skip
+    assert env.classes == {"reach-v3": 2, "stick-push-v3": 2}
+    assert all(isinstance(group, MetaWorldVectorEnv) for group in env._groups.values())
+    slots = env._slots[names.index("stick-push-v3")]
+    ref = MetaWorldVectorEnv(num_envs=2, benchmark="ML45", class_name="stick-push-v3", num_threads=1,
+                             tasks={k: v[slots] for k, v in env.get_tasks().items()})  # fmt: skip
+    obs, _ = env.reset(seed=0)
+    assert torch.equal(ref.reset(seed=0)[0], obs[slots])
     rng = torch.Generator().manual_seed(0)
-
-    def step_both(t):
-        action = torch.rand(6, 4, generator=rng) * 2 - 1
-        a, b = native.step(action), mixed.step(action)
-        torch.testing.assert_close(b[0], a[0], rtol=1e-6, atol=1e-9, msg=f"observation at step {t}")
-        torch.testing.assert_close(b[1], a[1], rtol=1e-6, atol=1e-9, msg=f"reward at step {t}")
-        torch.testing.assert_close(b[4]["success"], a[4]["success"])
-
-    obs_n, _ = native.reset(seed=0)
-    obs_m, _ = mixed.reset(seed=0)
-    torch.testing.assert_close(obs_m, obs_n, rtol=1e-6, atol=1e-9)
-    for t in range(8):
-        step_both(t)
-    # world 0 (reach) moves to push: the push group is rebuilt, its old world keeps its episode
-    tasks = native.get_tasks()
-    moved = {k: v.clone() for k, v in tasks.items()}
-    for k in moved:
-        moved[k][0] = tasks[k][1]
-    for env in (native, mixed):
-        env.set_tasks(moved)
-    assert mixed.classes["push-v3"] == 2 and mixed._elapsed.tolist() == [0, 8, 8, 8, 8, 8]
-    torch.testing.assert_close(mixed._observe(), native._observe(), rtol=1e-6, atol=1e-9)
-    for t in range(8, 12):
-        step_both(t)
+    for t in range(5):
+        action = torch.rand(4, 4, generator=rng) * 2 - 1
+        obs, reward, _, _, info = env.step(action)
+        ref_obs, ref_reward, _, _, ref_info = ref.step(action[slots])
+        assert torch.equal(ref_obs, obs[slots]) and torch.equal(ref_reward, reward[slots]), f"step {t}"
+        for key in ("success", "grasp_success"):
+            assert torch.equal(ref_info[key], info[key][slots]), f"info[{key!r}] at step {t}"
 
 
 def test_warp_backend_agrees_with_mujoco():

@@ -14,7 +14,7 @@ the ``SimView`` a class reads), ``rewards`` (``tolerance``, ``hamacher_product``
 caging reward), ``mixed`` (NumPy's float32 contagion in Farama's rewards), ``kinematics`` (the
 poses Farama's ``mj_forward`` computes after a step, in torch), ``sim`` (the two backends),
 ``vector`` (the env of one class), ``benchmark_vector`` (the env of a multi-class benchmark: one
-batch per class) and ``farama_group`` (its worlds of a class without a batched face), ``puck``
+batch per class), ``contacts`` (the pads' contact sensors, for stick-push's success), ``puck``
 (the free object of reach/push/pick-place and others), the shared bases of kindred classes
 (``button``, ``door``, ``drawer``, ``window``, ``handles``, ``faucet``, ``plate``, ``coffee``,
 ``assembly``, ``stick``), one module per class.
@@ -24,8 +24,10 @@ Adding a class (recipe; read the class's Farama source ``metaworld/envs/sawyer_<
 1. Create ``<name>.py`` with a ``SawyerClass`` subclass (``PuckClass`` when the class's object
    is the free body ``obj`` with geom ``objGeom`` at ``qpos[9:16]``). Set ``name``
    (``"window-open-v3"``), ``rand_vec_size`` (the size of ``_random_reset_space``) and
-   ``info_keys`` (drop ``grasp_success`` where it uses ``touching_main_object``: per-pair contact
-   forces are not available in the batch). In ``__init__`` look up ids with ``self.body_id``,
+   ``info_keys``. Where ``success`` uses ``touching_main_object`` set ``contact_object`` (the geom
+   of ``_get_id_main_object``) and call ``self.touching(s)``: the env adds contact sensors and a
+   forward pass per step (a quarter of the throughput), so ``grasp_success`` alone (an entry no
+   agent reads) is dropped from ``info_keys`` instead. In ``__init__`` look up ids with ``self.body_id``,
    ``self.geom_id``, ``self.site_id`` (these also ask the kinematics for those frames, the only
    ones computed: reading another is a ``KeyError``), ``self.joint_qpos``/``joint_dof``; read
    constants from the Farama ``env`` given (``env.TARGET_RADIUS``, ``env.maxDist``...) rather
@@ -109,6 +111,7 @@ CLASSES: dict[str, str] = {
     "box-close-v3": "box_close:BoxClose",
     "hammer-v3": "hammer:Hammer",
     "stick-pull-v3": "stick_pull:StickPull",
+    "stick-push-v3": "stick_push:StickPush",
     "peg-unplug-side-v3": "peg_unplug_side:PegUnplugSide",
 }
 
@@ -116,7 +119,7 @@ CLASSES: dict[str, str] = {
 def definition_class(name: str) -> type:
     """The batched definition (``sawyer.SawyerClass`` subclass) of Meta-World class ``name``."""
     if name not in CLASSES:
-        raise ValueError(f"Meta-World class {name!r} has no batched face yet; batched classes: {sorted(CLASSES)}")
+        raise ValueError(f"{name!r} is not a Meta-World class; allowed: {sorted(CLASSES)}")
     module, attr = CLASSES[name].split(":")
     return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
 

@@ -3,8 +3,7 @@
 ML10, ML45, MT10 and MT50 mix classes, and one ``mujoco.batch`` (or MuJoCo Warp model) holds one
 model, so the worlds of each class present form one ``MetaWorldVectorEnv`` (a *group*) and the
 groups are stepped one after the other within a step: a loop over classes (at most 50), never
-over worlds (``benchmarks/metaworld_benchmark_speed.py`` measures what the grouping costs). A class
-without a batched definition (stick-push) runs as Farama's envs in its group (``farama_group``).
+over worlds (``benchmarks/metaworld_benchmark_speed.py`` measures what the grouping costs).
 
 Sub-env ``i`` may hold a task of any class, and ``set_tasks`` may move it to another: the groups
 are rebuilt to the new counts (~0.1 s per class on the CPU), the worlds that stay in their class
@@ -24,8 +23,6 @@ import torch
 from metarl.core.tasks import Task
 from metarl.core.vector import TaskVectorEnv, check_memory, check_num_envs, resolve_device
 
-from . import batched_classes
-from .farama_group import FaramaGroup
 from .sawyer import OBS
 from .sim import sim_class
 from .vector import HORIZON, MetaWorldVectorEnv, _world_bytes
@@ -77,19 +74,16 @@ class MetaWorldBenchmarkVectorEnv(TaskVectorEnv):
         sim_cls = sim_class(backend)
         num_envs = check_num_envs(num_envs)
         family = _family(family_cls, family_kwargs)
-        # Classes without a batched definition run as Farama envs inside the batch (farama_group).
-        self._native = set(batched_classes())
-        self._single_kwargs = {**family_kwargs, "class_one_hot": False}
-        self._family_cls = family_cls
         sim_device = torch.device("cpu") if backend == "mujoco" else resolve_device(device)
         check_memory(num_envs, _world_bytes(family, family.farama_env.model, sim_cls.dtype), sim_device)
         self._group_kwargs = dict(family_cls=family_cls, device=device, backend=backend, num_threads=num_threads,
-                                  autoreset_mode="disabled", check_actions=False, **self._single_kwargs)  # fmt: skip
+                                  autoreset_mode="disabled", check_actions=False,
+                                  **{**family_kwargs, "class_one_hot": False})  # fmt: skip
         # Meta-World's OneHotWrapper: the class's one-hot after the 39 numbers (as the single env).
         self._one_hot = bool(getattr(family, "class_one_hot", False))
         self._class_features = torch.empty(0)
         self.backend = backend
-        self._groups: dict[int, MetaWorldVectorEnv | FaramaGroup] = {}
+        self._groups: dict[int, MetaWorldVectorEnv] = {}
         self._slots: dict[int, torch.Tensor] = {}  # class -> the sub-envs of its group, in world order
         self._obs = torch.empty(0)
         self._info: dict[str, torch.Tensor] = {}
@@ -125,23 +119,19 @@ class MetaWorldBenchmarkVectorEnv(TaskVectorEnv):
                 continue
             if old is None or not torch.equal(old_slots, slots):
                 old = self._regroup(c, slots, old, old_slots)
-            tasks = {k: v[slots].clone() for k, v in self._tasks.items()}
-            if isinstance(old, FaramaGroup):
-                old.assign({k: v.cpu() for k, v in tasks.items()}, mask[slots].cpu())
-            else:  # in the group's own dtypes (float32 on warp)
-                old._tasks = {k: v.to(old._tasks[k].dtype) for k, v in tasks.items()}
+            # in the group's own dtypes (float32 on warp)
+            old._tasks = {k: v[slots].to(old._tasks[k].dtype) for k, v in self._tasks.items()}
             self._groups[c], self._slots[c] = old, slots
             self._obs[slots] = old._observe().to(self._obs)
 
-    def _regroup(self, c: int, slots: torch.Tensor, old: Any, old_slots: torch.Tensor | None) -> Any:
+    def _regroup(self, c: int, slots: torch.Tensor, old: MetaWorldVectorEnv | None,
+                 old_slots: torch.Tensor | None) -> MetaWorldVectorEnv:  # fmt: skip
         """A group of class ``c`` for ``slots``: the worlds that were in the old group keep their
         state, the others start an episode of the class now."""
         kept = torch.zeros(len(slots), dtype=torch.bool, device=self.sim_device)
         if old is not None:
             kept = torch.isin(slots, old_slots)
         self._elapsed[slots[~kept]] = 0
-        if self.family.class_names[c] not in self._native:
-            return self._regroup_farama(c, slots, old, old_slots, kept)
         tasks = {k: v[slots] for k, v in self._tasks.items()}
         group = MetaWorldVectorEnv(num_envs=len(slots), tasks=tasks, class_name=self.family.class_names[c],
                                    **self._group_kwargs)  # fmt: skip
@@ -154,25 +144,6 @@ class MetaWorldBenchmarkVectorEnv(TaskVectorEnv):
             group.set_state(state)
             group._obs[kept] = old._observe()[rows]
         return group
-
-    def _regroup_farama(self, c: int, slots: torch.Tensor, old: FaramaGroup | None, old_slots: torch.Tensor | None,
-                        kept: torch.Tensor) -> FaramaGroup:  # fmt: skip
-        """As ``_regroup`` for a class without a batched face: the kept worlds' envs move over."""
-        tasks = {k: v[slots].cpu() for k, v in self._tasks.items()}
-        name = self.family.class_names[c]
-        if not kept.any():
-            return FaramaGroup.build(name, tasks, self._make_single, torch.float64)
-        rows = torch.searchsorted(old_slots, slots[kept]).tolist()
-        moved = iter(old.envs[r] for r in rows)
-        envs = [next(moved) if k else self._make_single() for k in kept.tolist()]
-        group = FaramaGroup(name, envs, torch.float64)
-        group.assign(tasks, ~kept.cpu())
-        group._reset_state(~kept.cpu())
-        group._obs[kept.cpu()] = old._observe()[rows]
-        return group
-
-    def _make_single(self) -> Any:
-        return _family(self._family_cls, self._single_kwargs)
 
     # ----- episodes -------------------------------------------------------------------------------
     def _reset_state(self, mask: torch.Tensor) -> None:

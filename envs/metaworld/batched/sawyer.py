@@ -44,7 +44,8 @@ class SimView:
     3)``) view the simulator; ``xpos``, ``site_xpos``, ``geom_xpos`` and ``geom_xmat`` are the
     poses at the last ``refresh``, ``kinematics.Frames`` indexed as MuJoCo's arrays
     (``xpos[:, body]`` is ``(n, 3)``; a frame the definition did not ask for is a ``KeyError``).
-    ``sim``: the backend (``sim.py``).
+    ``sim``: the backend (``sim.py``). For a class with a ``contact_object``: ``sensordata`` (live)
+    and ``pad_columns``, the columns of the pads' normal forces on it (``contacts.py``).
     """
 
     qpos: Tensor
@@ -55,6 +56,8 @@ class SimView:
     sim: Any
     kinematics: Kinematics
     poses: Poses | None = None
+    sensordata: Tensor | None = None
+    pad_columns: Tensor | None = None
 
     def refresh(self) -> None:
         """Recompute the poses from the current state (after a step or a change of ``qpos``)."""
@@ -64,6 +67,14 @@ class SimView:
         """``set_state``'s ``mj_forward`` on worlds ``ids``, and the poses at the new state."""
         self.sim.forward(ids)
         self.refresh()
+
+    @property
+    def pad_forces(self) -> Tensor:
+        """The left and right pads' normal forces on the class's ``contact_object``, ``(n, 2)``, as
+        the simulator's last forward pass computed them."""
+        if self.sensordata is None or self.pad_columns is None:
+            raise RuntimeError("these worlds have no pad contact sensors: the class declares no contact_object")
+        return self.sensordata[:, self.pad_columns]
 
     @property
     def xpos(self) -> Frames:
@@ -161,6 +172,9 @@ class SawyerClass(ABC):
     rand_vec_size: ClassVar[int]
     #: Model fields given per-world values at a reset (``place``), e.g. ``("body_pos",)``.
     model_fields: ClassVar[tuple[str, ...]] = ()
+    #: The geom whose contacts with the pads ``touching`` reads (Farama's ``_get_id_main_object``),
+    #: or None: the env then adds contact sensors and a forward pass after each step.
+    contact_object: ClassVar[str | None] = None
     #: The ``info`` entries ``evaluate`` returns (Meta-World's names).
     info_keys: ClassVar[tuple[str, ...]] = (
         "success", "near_object", "grasp_success", "grasp_reward", "in_place_reward", "obj_to_target", "unscaled_reward",
@@ -219,6 +233,11 @@ class SawyerClass(ABC):
     def tcp_center(self, s: SimView | Poses) -> Tensor:
         """Midpoint of the two fingertip sites, ``(n, 3)``."""
         return (s.site_xpos[:, self.ids.right_effector] + s.site_xpos[:, self.ids.left_effector]) / 2.0
+
+    def touching(self, s: SimView) -> Tensor:
+        """``touching_main_object``: both pads press on ``contact_object`` (positive normal force),
+        ``(n,)`` bool, at the state after the step (as Farama reads it after its ``mj_forward``)."""
+        return (s.pad_forces > 0).all(dim=-1)
 
     def pads(self, s: SimView) -> tuple[Tensor, Tensor]:
         """The left and right pads' body positions now (``get_body_com``), ``(n, 3)`` each."""

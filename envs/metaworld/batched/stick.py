@@ -1,4 +1,4 @@
-"""The stick and the container of stick-pull (model ``sawyer_stick_obj``; stick-push, whose success reads contact forces, has no batched face).
+"""The stick and the container of stick-pull and stick-push (model ``sawyer_stick_obj``).
 
 The stick is a free body (``qpos[9:16]``); the container slides in x and y on two joints
 (``qpos[16:18]``) under the static body ``object``. Observed objects: the stick (its body's

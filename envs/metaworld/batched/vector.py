@@ -6,7 +6,8 @@ CUDA or Warp's CPU device). Mocap actuation, the 39-number observation, reward v
 the other ``info`` entries are computed in torch for all worlds at once (``sawyer.py`` and the
 class's module), from the poses of the frames they read, computed in torch at the new state
 (``kinematics.py``: what Farama's ``mj_forward`` after the physics computes, without the
-collision and constraint work of the simulator's own forward pass). The reset replays Farama's
+collision and constraint work of the simulator's own forward pass, which only a class reading
+contact forces runs: ``contacts.py``). The reset replays Farama's
 ``reset`` (``mj_resetData``, the bodies the task moves, 50 control steps of the hand settling
 with the gripper closed, the class's object placement), so a world's episode equals Farama's
 single env step for step on ``mujoco``.
@@ -24,6 +25,7 @@ from metarl.core.tasks import Task
 from metarl.core.vector import TaskVectorEnv, bytes_per_env, check_memory, check_num_envs, resolve_device
 
 from . import definition_class
+from .contacts import with_pad_contact_sensors
 from .kinematics import Kinematics
 from .sawyer import FRAME, MOCAP_QUAT, OBS, SETTLE_CTRL, SETTLE_STEPS, Episode, SawyerClass, SimView
 from .sim import sim_class
@@ -80,7 +82,7 @@ class MetaWorldVectorEnv(TaskVectorEnv):
     A task takes effect at the world's next reset (as Farama's ``set_task``: the goal and the
     bodies the task moves are set by the reset). ``info`` holds Meta-World's entries that the
     class computes (``success``, ``near_object``, ... as ``(num_envs,)`` tensors; ``grasp_success``
-    is missing where it needs contact forces). Only reward v2 is batched.
+    is missing where it needs contact forces, but for stick-push). Only reward v2 is batched.
     """
 
     def __init__(
@@ -110,9 +112,14 @@ class MetaWorldVectorEnv(TaskVectorEnv):
         memory_device = torch.device("cpu") if backend == "mujoco" else resolve_device(device)
         check_memory(num_envs, _world_bytes(family, env.model, sim_cls.dtype), memory_device)
         self.backend = backend
-        self.sim = sim_cls(env.model, num_envs, num_threads, device=device)
-        self.defn: SawyerClass = definition_class(self.class_name)(env, self.sim.dtype, self.sim.device)
+        defn_cls = definition_class(self.class_name)
+        model, pad_columns = env.model, None
+        if defn_cls.contact_object is not None:
+            model, pad_columns = with_pad_contact_sensors(env, defn_cls.contact_object)
+        self.sim = sim_cls(model, num_envs, num_threads, device=device)
+        self.defn: SawyerClass = defn_cls(env, self.sim.dtype, self.sim.device)
         dtype, sim_device = self.sim.dtype, self.sim.device
+        self._all = torch.arange(num_envs, device=sim_device)
         views = {name: self.sim.data_field(name) for name in FIELDS}
         self._ctrl, self._mocap_pos, self._mocap_quat = views["ctrl"], views["mocap_pos"], views["mocap_quat"]
         for name in self.defn.model_fields:  # per-world from the start (a Warp graph holds the arrays)
@@ -125,6 +132,9 @@ class MetaWorldVectorEnv(TaskVectorEnv):
         kinematics = Kinematics(env.model, frames["bodies"], frames["sites"], frames["geoms"], dtype, sim_device)
         self.view = SimView(views["qpos"], views["qvel"], self._mocap_pos, self._mocap_quat, body_pos, self.sim,
                             kinematics)  # fmt: skip
+        if pad_columns is not None:
+            self.view.sensordata = self.sim.data_field("sensordata")
+            self.view.pad_columns = torch.as_tensor(pad_columns, device=sim_device)
         self._prev = torch.zeros(num_envs, FRAME, dtype=dtype, device=sim_device)
         self._obs = torch.zeros(num_envs, OBS, dtype=dtype, device=sim_device)
         self._episode: Episode = {}
@@ -212,6 +222,8 @@ class MetaWorldVectorEnv(TaskVectorEnv):
         self._ctrl[:, 0] = action[:, 3]
         self._ctrl[:, 1] = -action[:, 3]
         self.sim.step(self.defn.frame_skip)
+        if self.view.sensordata is not None:  # Farama's mj_forward after the physics: the contacts it reads
+            self.sim.forward(self._all)
         self.view.refresh()
         reward = self.evaluate(action)
         return reward, torch.zeros(self.num_envs, dtype=torch.bool, device=self.sim.device)
@@ -255,7 +267,7 @@ class MetaWorldVectorEnv(TaskVectorEnv):
             raise ValueError(f"unknown state entries {sorted(unknown)}; allowed: {sorted(targets)}")
         for key, value in state.items():
             targets[key].copy_(torch.as_tensor(value).to(targets[key]))
-        self.view.forward(torch.arange(self.num_envs, device=self.sim.device))
+        self.view.forward(self._all)
 
 
 def _world_bytes(family: Any, model: Any, dtype: torch.dtype) -> int:
