@@ -4,11 +4,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 import yaml
+from metarl.agents.pearl.config import check_whole_episodes
 
+import metarl  # noqa: F401  (registers the families)
 from metarl import cli
 from metarl.common.config import load_config
 from metarl.report.adaptation import load_adaptation
@@ -26,12 +29,14 @@ TINY = [
 ]  # fmt: skip
 
 
-def test_every_pearl_config_loads():
+def test_every_pearl_config_loads_and_collects_whole_episodes():
     configs = sorted((ROOT / "configs" / "pearl").glob("*.yaml"))
     assert len(configs) >= 9
     for path in configs:
         cfg = load_config(path)
         assert cfg.agent == "pearl" and cfg.env.id.startswith("metarl/")
+        horizon = cfg.env.kwargs.get("max_episode_steps", gym.spec(cfg.env.id).max_episode_steps)
+        check_whole_episodes(cfg.agent_config, horizon)  # what building its trainer checks first
 
 
 @pytest.mark.parametrize(
