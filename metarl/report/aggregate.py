@@ -41,6 +41,10 @@ _SEED = 0
 BOOKKEEPING_KEYS = frozenset(
     {"seed", "train.log_every", "train.checkpoint_every", "train.keep_checkpoints", "train.threads", "python_path"}
 )
+#: Keys of the training budget: ``config.yaml`` holds the last session's values (a resumed run may
+#: raise ``total_steps`` or stop at another ``max_minutes``), so runs are grouped by the env step
+#: of their final evaluation (``env_steps``: what they trained), not by these.
+BUDGET_KEYS = frozenset({"train.total_steps", "train.max_minutes"})
 #: Metrics of a run, computed from its final evaluation (``eval/adaptation.json``/``.csv``).
 METRICS = {
     "final_return": "mean return over tasks of the last episode of the trial",
@@ -191,19 +195,29 @@ def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _grouping_config(run: Run) -> dict[str, Any]:
+    """What a run learned with and for how long: its config but :data:`BOOKKEEPING_KEYS` and
+    :data:`BUDGET_KEYS`, plus ``env_steps``, the step of its final evaluation (``train.total_steps``
+    when it has none)."""
+    kept = {k: v for k, v in run.config.items() if k not in BOOKKEEPING_KEYS | BUDGET_KEYS}
+    step = run.result.step if run.result is not None else None
+    kept["env_steps"] = step if step is not None else run.config.get("train.total_steps")
+    return kept
+
+
 def group_runs(runs: Sequence[Run]) -> list[Group]:
-    """Group ``runs`` by config but the seed (and :data:`BOOKKEEPING_KEYS`), in order of first
-    appearance; each group is labelled with the keys whose values differ between groups."""
+    """Group ``runs`` by config but the seed (``_grouping_config``), in order of first appearance;
+    each group is labelled with the keys it has whose values differ between groups (keys of
+    another agent's section are left out of its label)."""
     by_config: dict[str, list[Run]] = {}
     for run in runs:
-        kept = {k: v for k, v in run.config.items() if k not in BOOKKEEPING_KEYS}
-        by_config.setdefault(_key(kept), []).append(run)
-    configs = [{k: v for k, v in g[0].config.items() if k not in BOOKKEEPING_KEYS} for g in by_config.values()]
+        by_config.setdefault(_key(_grouping_config(run)), []).append(run)
+    configs = [_grouping_config(g[0]) for g in by_config.values()]
     keys = sorted({k for c in configs for k in c})
     varying = [k for k in keys if len({_key(c.get(k)) for c in configs}) > 1]
     groups = []
     for members, config in zip(by_config.values(), configs):
-        params = {k: config.get(k) for k in varying}
+        params = {k: config[k] for k in varying if k in config}
         first = members[0].config
         label = ", ".join(f"{k}={_short(v)}" for k, v in params.items()) or f"{first.get('agent')} on {first.get('env.id')}"
         members = sorted(members, key=lambda r: r.seed)

@@ -93,7 +93,7 @@ def importances(stats: Sequence[GroupStats], mode: str) -> tuple[dict[str, float
     study = optuna.create_study(direction="maximize" if mode == "max" else "minimize")
     space = {}
     for key in keys:
-        values = [s.group.params[key] for s in stats]
+        values = [s.group.params.get(key) for s in stats]
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
         if numeric and all(isinstance(v, int) for v in values):
             space[key] = optuna.distributions.IntDistribution(min(values), max(values))
@@ -103,7 +103,7 @@ def importances(stats: Sequence[GroupStats], mode: str) -> tuple[dict[str, float
             space[key] = optuna.distributions.CategoricalDistribution(sorted({str(v) for v in values}))
     for s in stats:
         params = {k: (v if not isinstance(space[k], optuna.distributions.CategoricalDistribution) else str(v))
-                  for k, v in s.group.params.items()}  # fmt: skip
+                  for k, v in ((k, s.group.params.get(k)) for k in keys)}  # fmt: skip
         study.add_trial(optuna.trial.create_trial(params=params, distributions=space, value=s.metric))
     try:
         return dict(optuna.importance.get_param_importances(study)), None
@@ -170,11 +170,11 @@ def markdown(report: Report) -> str:
 def _csv(report: Report) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    keys = list(report.groups[0].group.params) if report.groups else []
+    keys = list(dict.fromkeys(k for s in report.groups for k in s.group.params))  # groups of other agents add theirs
     names = ["final_return", "iqm", "success_rate"]
     w.writerow(["group", *keys, "seeds", "env_steps", "first_return", *(f"{n}{p}" for n in names for p in ("", "_ci_low", "_ci_high")), report.metric])
     for s in report.groups:
-        cells = [s.group.label, *(s.group.params[k] for k in keys), " ".join(map(str, s.seeds)), " ".join(map(str, s.steps))]
+        cells = [s.group.label, *(s.group.params.get(k, "") for k in keys), " ".join(map(str, s.seeds)), " ".join(map(str, s.steps))]
         cells.append(repr(s.first))
         for interval in (s.final, s.iqm, s.success):
             cells += [repr(x) for x in (interval.value, interval.low, interval.high)] if interval else ["", "", ""]

@@ -18,24 +18,27 @@ from metarl import cli
 from metarl.report.adaptation import write_adaptation
 from metarl.report.aggregate import check_metric, find_runs, iqm_interval, metric_value
 from metarl.report.results import AdaptationResult
-from metarl.report.summary import build_report
+from metarl.report.summary import build_report, write_report
 
 TASKS, EPISODES = 6, 3
 
 
-def make_run(root: Path, name: str, seed: int, returns: np.ndarray, success: np.ndarray | None = None, **params) -> Path:
-    """A run directory as ``metarl train`` leaves it, as far as reports read it: config.yaml and eval/."""
+def make_run(root: Path, name: str, seed: int, returns: np.ndarray, success: np.ndarray | None = None,
+             train: dict | None = None, step: int = 800, agent: str = "rl2", **params) -> Path:  # fmt: skip
+    """A run directory as ``metarl train`` leaves it, as far as reports read it: config.yaml and eval/
+    (evaluated at env step ``step``)."""
     run = root / name
     run.mkdir(parents=True)
-    config = {"agent": "rl2", "env": {"id": "metarl/BernoulliBandit-v0", "kwargs": {}}, "seed": seed,
-              "train": {"total_steps": 800, "log_every": 100 + seed}, "rl2": {"hidden_size": 16, **params}}  # fmt: skip
+    config = {"agent": agent, "env": {"id": "metarl/BernoulliBandit-v0", "kwargs": {}}, "seed": seed,
+              "train": {"total_steps": 800, "log_every": 100 + seed, **(train or {})},
+              agent: {"hidden_size": 16, **params}}  # fmt: skip
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     tasks = [{"arm_probs": np.full(2, i / TASKS, dtype=np.float32)} for i in range(len(returns))]
     extra = {} if success is None else {"successes": success, "groups": [f"c{i % 2}" for i in range(len(returns))],
                                         "evaluation_episodes": 1}  # fmt: skip
-    result = AdaptationResult("metarl/BernoulliBandit-v0", "test", "rl2", tasks, returns,
+    result = AdaptationResult("metarl/BernoulliBandit-v0", "test", agent, tasks, returns,
                               np.ones(returns.shape, dtype=np.int64), seed, **extra)  # fmt: skip
-    write_adaptation(result, run, step=800)
+    write_adaptation(result, run, step=step)
     return run
 
 
@@ -73,6 +76,28 @@ def test_group_statistics_equal_a_direct_computation(two_groups):
         assert s.iqm.value == pytest.approx(pooled[4:14].mean(), rel=1e-12)
         assert s.seeds == [0, 1, 2] and s.metric == pytest.approx(per_seed[:, -1].mean(), rel=1e-12)
     assert report.best is report.groups[1]
+
+
+def test_seeds_group_by_the_steps_they_trained_not_their_last_session_s_budget(tmp_path):
+    """A seed launched for 1000 steps but stopped by time at 800 (its config.yaml: the last
+    session's total_steps and max_minutes) groups with seeds run to 800; one evaluated at 400
+    does not. Labels name only keys the group has (not another agent's section)."""
+    rng = np.random.default_rng(0)
+    make_run(tmp_path, "a0", 0, rng.normal(size=(TASKS, EPISODES)), train={"total_steps": 1000, "max_minutes": 20})
+    make_run(tmp_path, "a1", 1, rng.normal(size=(TASKS, EPISODES)), train={"max_minutes": 60})
+    make_run(tmp_path, "a2", 2, rng.normal(size=(TASKS, EPISODES)))
+    make_run(tmp_path, "short", 0, rng.normal(size=(TASKS, EPISODES)), step=400)
+    make_run(tmp_path, "other", 0, rng.normal(size=(TASKS, EPISODES)), agent="varibad")
+    report = build_report([tmp_path])
+    assert [(s.group.label, s.seeds) for s in report.groups] == [
+        ("agent=rl2, env_steps=800, rl2.hidden_size=16", [0, 1, 2]),
+        ("agent=varibad, env_steps=800, varibad.hidden_size=16", [0]),
+        ("agent=rl2, env_steps=400, rl2.hidden_size=16", [0]),
+    ]  # in the order of the runs' names
+    write_report(report, tmp_path / "report")
+    header, *rows = (tmp_path / "report" / "summary.csv").read_text().splitlines()
+    assert header.startswith("group,agent,env_steps,rl2.hidden_size,varibad.hidden_size,seeds,")
+    assert rows[1].startswith('"agent=varibad, env_steps=800, varibad.hidden_size=16",varibad,800,,16,0,')
 
 
 def test_iqm_interval_is_a_bootstrap_of_seeds_within_tasks():
