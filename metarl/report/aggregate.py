@@ -250,9 +250,11 @@ class GroupStats:
     metric: float | None = None
 
 
-def _interval(values: np.ndarray) -> Interval:
+def _interval(values: np.ndarray, bounds: tuple[float, float] = (-np.inf, np.inf)) -> Interval:
+    """Mean and t-interval across seeds, the interval clipped to ``bounds`` (a rate's [0, 1]: with
+    few seeds a t-interval of rates reaches below 0)."""
     mean, low, high = mean_ci(np.asarray(values, dtype=np.float64))
-    return Interval(float(mean), float(low), float(high))
+    return Interval(float(mean), float(max(low, bounds[0])), float(min(high, bounds[1])))
 
 
 def group_stats(group: Group, metric: str | None = None) -> GroupStats | None:
@@ -278,8 +280,9 @@ def group_stats(group: Group, metric: str | None = None) -> GroupStats | None:
         from metarl.report.success import success_report
 
         reports = [success_report(r) for r in results]
-        stats_.success = _interval(np.array([rep.overall.success_rate for rep in reports]))
+        stats_.success = _interval(np.array([rep.overall.success_rate for rep in reports]), (0.0, 1.0))
         stats_.success_curve = np.stack(mean_ci(np.array([[c[1] for c in rep.curve] for rep in reports])))
+        stats_.success_curve[1:] = stats_.success_curve[1:].clip(0.0, 1.0)
     if metric is not None:
         stats_.metric = float(np.mean([metric_value(r, metric) for r in results]))
     return stats_

@@ -127,7 +127,10 @@ def test_success_rate_across_seeds(tmp_path):
         rates.append(np.mean(by_class))
     (s,) = build_report([tmp_path]).groups
     assert s.success.value == pytest.approx(np.mean(rates))
-    assert s.success.high - s.success.value == pytest.approx(stats.t.ppf(0.975, 1) * np.std(rates, ddof=1) / math.sqrt(2))
+    half = stats.t.ppf(0.975, 1) * np.std(rates, ddof=1) / math.sqrt(2)
+    assert half > 0.5, "two seeds this far apart: the t-interval spans more than [0, 1]"
+    assert (s.success.low, s.success.high) == (0.0, 1.0), "a rate's interval is clipped to [0, 1]"
+    assert ((s.success_curve[1:] >= 0) & (s.success_curve[1:] <= 1)).all()
 
 
 @pytest.mark.skipif(importlib.util.find_spec("optuna") is None, reason="optuna (the distributed extra) is not installed")
