@@ -209,14 +209,15 @@ def group_runs(runs: Sequence[Run]) -> list[Group]:
     """Group ``runs`` by config but the seed (``_grouping_config``), in order of first appearance;
     each group is labelled with the keys it has whose values differ between groups (keys of
     another agent's section are left out of its label)."""
-    by_config: dict[str, list[Run]] = {}
+    by_config: dict[str, tuple[dict[str, Any], list[Run]]] = {}
     for run in runs:
-        by_config.setdefault(_key(_grouping_config(run)), []).append(run)
-    configs = [_grouping_config(g[0]) for g in by_config.values()]
+        config = _grouping_config(run)
+        by_config.setdefault(_key(config), (config, []))[1].append(run)
+    configs = [config for config, _ in by_config.values()]
     keys = sorted({k for c in configs for k in c})
     varying = [k for k in keys if len({_key(c.get(k)) for c in configs}) > 1]
     groups = []
-    for members, config in zip(by_config.values(), configs):
+    for config, members in by_config.values():
         params = {k: config[k] for k in varying if k in config}
         first = members[0].config
         label = ", ".join(f"{k}={_short(v)}" for k, v in params.items()) or f"{first.get('agent')} on {first.get('env.id')}"
