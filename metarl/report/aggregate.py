@@ -12,7 +12,9 @@ run logs and checkpoints: :data:`BOOKKEEPING_KEYS`). Per group, over its seeds:
   with one sample per task, percentile method), as rliable (Agarwal et al. 2021) computes it;
   undefined (NaN) for a single seed;
 - on families that report success (Meta-World), the success rate of the evaluation episodes
-  (``metarl.report.success``) with a t-interval across seeds, and the success curve likewise;
+  (``metarl.report.success``) with a t-interval across seeds, and the success curve likewise; and
+  the Meta-World paper's statistic, each seed's best success rate over its evaluations (periodic
+  and final, read from its TensorBoard events), averaged over seeds;
 - a *metric* per run (:data:`METRICS`), averaged over seeds: what ``metarl sweep`` optimises and ranks by.
 """
 
@@ -32,6 +34,7 @@ import yaml
 from scipy import stats
 
 from metarl.report.adaptation import load_adaptation
+from metarl.report.curves import success_history
 from metarl.report.results import CONFIDENCE, EVAL_DIR, AdaptationResult, mean_ci
 
 #: Bootstrap resamples of the IQM interval (fixed seed: the same numbers every time).
@@ -152,11 +155,14 @@ def flat_config(config: Any, prefix: str = "") -> dict[str, Any]:
 
 @dataclass
 class Run:
-    """One run directory: its flat config and its final evaluation (None when not evaluated)."""
+    """One run directory: its flat config and its final evaluation (None when not evaluated); on
+    families that report success, ``best_success``: the best overall success rate of its evaluations
+    up to the final one (the final one's own rate when no other was logged)."""
 
     path: Path
     config: dict[str, Any]
     result: AdaptationResult | None
+    best_success: float | None = None
 
     @property
     def seed(self) -> int:
@@ -168,7 +174,19 @@ def read_run(path: str | os.PathLike) -> Run:
     path = Path(path)
     config = flat_config(yaml.safe_load((path / "config.yaml").read_text()) or {})
     evaluated = (path / EVAL_DIR / "adaptation.json").is_file()
-    return Run(path, config, load_adaptation(path) if evaluated else None)
+    run = Run(path, config, load_adaptation(path) if evaluated else None)
+    if run.result is not None and _has_success(run.result):
+        from metarl.report.success import success_report
+
+        final = success_report(run.result).overall.success_rate
+        last = run.result.step
+        logged = [v for step, v in success_history(path).items() if last is None or step <= last]
+        run.best_success = max([final, *logged])
+    return run
+
+
+def _has_success(result: AdaptationResult) -> bool:
+    return result.successes is not None and result.groups is not None and bool(result.evaluation_episodes)
 
 
 @dataclass
@@ -248,6 +266,7 @@ class GroupStats:
     first: float  # first episode's return, mean over seeds
     success: Interval | None = None
     success_curve: np.ndarray | None = None  # (3, K)
+    best_success: Interval | None = None  # each seed's best evaluation: mean and t-interval over seeds
     metric: float | None = None
 
 
@@ -277,13 +296,14 @@ def group_stats(group: Group, metric: str | None = None) -> GroupStats | None:
         group, [r.seed for r in group.runs], sorted({r.step for r in results if r.step is not None}),
         curve, _interval(per_run[:, -1]), Interval(*iqm_interval(scores)), float(per_run[:, 0].mean()),
     )  # fmt: skip
-    if all(r.successes is not None and r.groups is not None and r.evaluation_episodes for r in results):
+    if all(_has_success(r) for r in results):
         from metarl.report.success import success_report
 
         reports = [success_report(r) for r in results]
         stats_.success = _interval(np.array([rep.overall.success_rate for rep in reports]), (0.0, 1.0))
         stats_.success_curve = np.stack(mean_ci(np.array([[c[1] for c in rep.curve] for rep in reports])))
         stats_.success_curve[1:] = stats_.success_curve[1:].clip(0.0, 1.0)
+        stats_.best_success = _interval(np.array([r.best_success for r in group.runs]), (0.0, 1.0))
     if metric is not None:
         stats_.metric = float(np.mean([metric_value(r, metric) for r in results]))
     return stats_

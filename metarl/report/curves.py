@@ -19,6 +19,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 _TAG = re.compile(r"^eval/adaptation/return_ep(\d+)$")
 _TRAIN_SECONDS = "perf/train_seconds"
 _REFERENCE = "eval/reference/"
+#: The overall success rate of each evaluation, periodic and final (families that report success).
+SUCCESS_TAG = "eval/success_rate"
 
 
 @dataclass(frozen=True)
@@ -80,3 +82,13 @@ def learning_curve(run_dir: str | os.PathLike) -> LearningCurve:
     trained = {e.step: e.value for e in events.Scalars(_TRAIN_SECONDS)}
     # Runs from before metarl counted training time lack it at some steps.
     return LearningCurve(steps, episodes, returns, [trained.get(s, math.nan) for s in steps], ci95, references)
+
+
+def success_history(run_dir: str | os.PathLike) -> dict[int, float]:
+    """The overall success rate (``eval/success_rate``) of each evaluation of the run in
+    ``run_dir``, by env step; empty where none was logged. A resumed run's purged steps are gone."""
+    events = EventAccumulator(str(Path(run_dir)), size_guidance={"scalars": 0})
+    events.Reload()
+    if SUCCESS_TAG not in events.Tags()["scalars"]:
+        return {}
+    return {event.step: event.value for event in events.Scalars(SUCCESS_TAG)}

@@ -133,6 +133,34 @@ def test_success_rate_across_seeds(tmp_path):
     assert ((s.success_curve[1:] >= 0) & (s.success_curve[1:] <= 1)).all()
 
 
+def test_best_success_per_seed_is_the_meta_world_paper_s_statistic(tmp_path):
+    """Each seed's best evaluation (periodic or final, from its TensorBoard events, none after the
+    final evaluation's step) averaged over seeds; a seed without periodic evaluations counts its final."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    finals, bests = [], []
+    for seed, logged in enumerate(({200: 0.9, 500: 0.5, 900: 1.0}, {})):
+        success = np.zeros((TASKS, EPISODES), dtype=bool)
+        success[: 2 + seed, -1] = True
+        run = make_run(tmp_path, f"mw-seed{seed}", seed, np.zeros((TASKS, EPISODES)), success, step=800)
+        finals.append(np.mean([success[[i for i in range(TASKS) if i % 2 == c], -1].mean() for c in (0, 1)]))
+        with SummaryWriter(str(run)) as writer:
+            for step, rate in logged.items():  # 900: after the evaluated step (a later session's), left out
+                writer.add_scalar("eval/success_rate", rate, step)
+        bests.append(max([finals[-1], *(v for k, v in logged.items() if k <= 800)]))
+    (s,) = build_report([tmp_path]).groups
+    assert bests == [0.9, finals[1]] and finals[0] < 0.9
+    assert s.success.value == pytest.approx(np.mean(finals))
+    assert s.best_success.value == pytest.approx(np.mean(bests))
+    half = stats.t.ppf(0.975, 1) * np.std(bests, ddof=1) / math.sqrt(2)
+    assert (s.best_success.low, s.best_success.high) == pytest.approx((max(0, np.mean(bests) - half), min(1, np.mean(bests) + half)))
+    out = tmp_path / "report"
+    write_report(build_report([tmp_path]), out)
+    assert "best success per seed" in (out / "summary.md").read_text()
+    row = next(csv.DictReader(open(out / "summary.csv")))
+    assert float(row["best_success"]) == pytest.approx(np.mean(bests))
+
+
 @pytest.mark.skipif(importlib.util.find_spec("optuna") is None, reason="optuna (the distributed extra) is not installed")
 def test_optuna_sweep_reports_best_configuration_and_importances(tmp_path):
     rng = np.random.default_rng(1)
