@@ -25,7 +25,7 @@ import math
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -156,13 +156,13 @@ def flat_config(config: Any, prefix: str = "") -> dict[str, Any]:
 @dataclass
 class Run:
     """One run directory: its flat config and its final evaluation (None when not evaluated); on
-    families that report success, ``best_success``: the best overall success rate of its evaluations
-    up to the final one (the final one's own rate when no other was logged)."""
+    families that report success, ``logged_success``: the overall success rate its evaluations logged
+    up to the final one, by env step (``metarl.report.curves.success_history``)."""
 
     path: Path
     config: dict[str, Any]
     result: AdaptationResult | None
-    best_success: float | None = None
+    logged_success: dict[int, float] = field(default_factory=dict)
 
     @property
     def seed(self) -> int:
@@ -176,12 +176,8 @@ def read_run(path: str | os.PathLike) -> Run:
     evaluated = (path / EVAL_DIR / "adaptation.json").is_file()
     run = Run(path, config, load_adaptation(path) if evaluated else None)
     if run.result is not None and _has_success(run.result):
-        from metarl.report.success import success_report
-
-        final = success_report(run.result).overall.success_rate
         last = run.result.step
-        logged = [v for step, v in success_history(path).items() if last is None or step <= last]
-        run.best_success = max([final, *logged])
+        run.logged_success = {k: v for k, v in success_history(path).items() if last is None or k <= last}
     return run
 
 
@@ -303,7 +299,9 @@ def group_stats(group: Group, metric: str | None = None) -> GroupStats | None:
         stats_.success = _interval(np.array([rep.overall.success_rate for rep in reports]), (0.0, 1.0))
         stats_.success_curve = np.stack(mean_ci(np.array([[c[1] for c in rep.curve] for rep in reports])))
         stats_.success_curve[1:] = stats_.success_curve[1:].clip(0.0, 1.0)
-        stats_.best_success = _interval(np.array([r.best_success for r in group.runs]), (0.0, 1.0))
+        # The paper's statistic: each seed's best evaluation, the final one included.
+        best = [max([rep.overall.success_rate, *r.logged_success.values()]) for rep, r in zip(reports, group.runs)]
+        stats_.best_success = _interval(np.array(best), (0.0, 1.0))
     if metric is not None:
         stats_.metric = float(np.mean([metric_value(r, metric) for r in results]))
     return stats_

@@ -51,10 +51,16 @@ class LearningCurve:
         return next((i for i, r in enumerate(self.adapted_returns()) if r >= target), None)
 
 
-def learning_curve(run_dir: str | os.PathLike) -> LearningCurve:
-    """The periodic evaluations of the run in ``run_dir``."""
+def _events(run_dir: str | os.PathLike) -> EventAccumulator:
+    """Every scalar of the run's TensorBoard event files (none sampled away)."""
     events = EventAccumulator(str(Path(run_dir)), size_guidance={"scalars": 0})
     events.Reload()
+    return events
+
+
+def learning_curve(run_dir: str | os.PathLike) -> LearningCurve:
+    """The periodic evaluations of the run in ``run_dir``."""
+    events = _events(run_dir)
     scalar_tags = events.Tags()["scalars"]
     episodes = sorted(int(m.group(1)) for tag in scalar_tags if (m := _TAG.match(tag)))
     if not episodes:
@@ -87,8 +93,7 @@ def learning_curve(run_dir: str | os.PathLike) -> LearningCurve:
 def success_history(run_dir: str | os.PathLike) -> dict[int, float]:
     """The overall success rate (``eval/success_rate``) of each evaluation of the run in
     ``run_dir``, by env step; empty where none was logged. A resumed run's purged steps are gone."""
-    events = EventAccumulator(str(Path(run_dir)), size_guidance={"scalars": 0})
-    events.Reload()
+    events = _events(run_dir)
     if SUCCESS_TAG not in events.Tags()["scalars"]:
         return {}
     return {event.step: event.value for event in events.Scalars(SUCCESS_TAG)}
